@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	goruntime "runtime"
 	"runtime/debug"
 	"sync"
@@ -19,6 +20,11 @@ type Options struct {
 	Threads int
 	// NoFold disables constant folding (for debugging).
 	NoFold bool
+	// NoOptimize disables graph rewrites (BatchNorm folding, activation
+	// fusion, identity removal), for debugging and comparison.
+	NoOptimize bool
+	// Logger receives compile-time notes; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // Session is a compiled model.
@@ -71,7 +77,15 @@ func Compile(m *graph.Model, opts Options) (s *Session, err error) {
 	}
 	s = &Session{Model: m, pool: kernels.NewPool(threads)}
 	c := &compiler{opset: m.Opset(), opts: opts, pool: s.pool, opsets: m.Opsets}
-	p, err := c.compile(m.Graph, nil)
+	g := m.Graph
+	if !opts.NoOptimize {
+		log := opts.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		g = optimize(g, log)
+	}
+	p, err := c.compile(g, nil)
 	if err != nil {
 		s.pool.Close()
 		return nil, err

@@ -1,0 +1,342 @@
+package runtime
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+
+	"github.com/edgedl/edgedl/graph"
+	"github.com/edgedl/edgedl/tensor"
+)
+
+// Fused-activation attributes understood by the Conv and Gemm kernels of
+// package kernels/nn: the optimizer folds a following activation node into
+// them so the activation runs on each output tile while it is hot.
+const (
+	AttrActivation      = "edgedl_activation"
+	AttrActivationAlpha = "edgedl_activation_alpha"
+	AttrActivationBeta  = "edgedl_activation_beta"
+)
+
+// optimize rewrites a copy of g for speed without changing its outputs:
+// it removes identities, folds BatchNormalization into a preceding Conv,
+// and fuses activations into Conv/Gemm. The caller's graph is not modified.
+func optimize(g *graph.Graph, log *slog.Logger) *graph.Graph {
+	o := &optimizer{g: cloneGraph(g), log: log}
+	o.constantsToInitializers()
+	o.removeIdentities()
+	o.foldConvBatchNorm()
+	o.fuseActivations()
+	return o.g
+}
+
+type optimizer struct {
+	g    *graph.Graph
+	log  *slog.Logger
+	uniq int
+}
+
+// cloneGraph copies the node list and maps so passes can edit them; tensors
+// and subgraphs are shared (passes replace, never mutate, them).
+func cloneGraph(g *graph.Graph) *graph.Graph {
+	c := *g
+	c.Nodes = make([]*graph.Node, len(g.Nodes))
+	for i, n := range g.Nodes {
+		nn := *n
+		nn.Inputs = append([]string(nil), n.Inputs...)
+		nn.Outputs = append([]string(nil), n.Outputs...)
+		nn.Attrs = make(map[string]*graph.Attr, len(n.Attrs))
+		for k, v := range n.Attrs {
+			nn.Attrs[k] = v
+		}
+		c.Nodes[i] = &nn
+	}
+	c.Initializers = make(map[string]*tensor.Tensor, len(g.Initializers))
+	for k, v := range g.Initializers {
+		c.Initializers[k] = v
+	}
+	c.InitOrder = append([]string(nil), g.InitOrder...)
+	return &c
+}
+
+func (o *optimizer) isGraphOutput(name string) bool {
+	for _, v := range o.g.Outputs {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// rename makes every reader of from read to instead.
+func (o *optimizer) rename(from, to string) {
+	for _, n := range o.g.Nodes {
+		for i, in := range n.Inputs {
+			if in == from {
+				n.Inputs[i] = to
+			}
+		}
+	}
+}
+
+func (o *optimizer) drop(dead map[*graph.Node]bool) {
+	if len(dead) == 0 {
+		return
+	}
+	kept := o.g.Nodes[:0]
+	for _, n := range o.g.Nodes {
+		if !dead[n] {
+			kept = append(kept, n)
+		}
+	}
+	o.g.Nodes = kept
+}
+
+// usesSubgraphs reports whether any node reads values implicitly (If/Loop
+// bodies); renaming passes then stay away, as they only rewrite explicit inputs.
+func (o *optimizer) usesSubgraphs() bool {
+	for _, n := range o.g.Nodes {
+		for _, a := range n.Attrs {
+			if a.Graph != nil || len(a.Graphs) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// constantsToInitializers turns Constant nodes holding a tensor into
+// initializers, so later passes see their values.
+func (o *optimizer) constantsToInitializers() {
+	dead := map[*graph.Node]bool{}
+	for _, n := range o.g.Nodes {
+		if n.OpType != "Constant" || n.Domain != "" || len(n.Outputs) != 1 {
+			continue
+		}
+		a := n.Attrs["value"]
+		if a == nil || a.Tensor == nil || len(n.Attrs) != 1 {
+			continue
+		}
+		if _, taken := o.g.Initializers[n.Outputs[0]]; taken || o.isGraphOutput(n.Outputs[0]) {
+			continue
+		}
+		o.g.AddInitializer(n.Outputs[0], a.Tensor)
+		dead[n] = true
+	}
+	o.drop(dead)
+}
+
+// removeIdentities drops Identity nodes and inference-mode Dropout whose mask
+// is unused, rewiring readers to the original value.
+func (o *optimizer) removeIdentities() {
+	if o.usesSubgraphs() {
+		return
+	}
+	dead := map[*graph.Node]bool{}
+	for _, n := range o.g.Nodes {
+		if n.Domain != "" || len(n.Inputs) == 0 || n.Inputs[0] == "" {
+			continue
+		}
+		switch n.OpType {
+		case "Identity":
+		case "Dropout":
+			// Only without a mask output and not in training mode.
+			if len(n.Outputs) > 1 && n.Outputs[1] != "" {
+				continue
+			}
+			if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+				continue
+			}
+		default:
+			continue
+		}
+		if o.isGraphOutput(n.Outputs[0]) {
+			continue
+		}
+		o.rename(n.Outputs[0], n.Inputs[0])
+		dead[n] = true
+	}
+	o.drop(dead)
+}
+
+func (o *optimizer) consumers() map[string][]*graph.Node {
+	c := map[string][]*graph.Node{}
+	for _, n := range o.g.Nodes {
+		for _, in := range n.AllInputs() {
+			c[in] = append(c[in], n)
+		}
+	}
+	return c
+}
+
+func (o *optimizer) constF32(name string) []float32 {
+	t, ok := o.g.Initializers[name]
+	if !ok || t.DType != tensor.Float32 {
+		return nil
+	}
+	return t.F32()
+}
+
+func (o *optimizer) newInit(base string, t *tensor.Tensor) string {
+	for {
+		o.uniq++
+		name := fmt.Sprintf("%s_edgedl%d", base, o.uniq)
+		if _, taken := o.g.Initializers[name]; !taken {
+			o.g.AddInitializer(name, t)
+			return name
+		}
+	}
+}
+
+// foldConvBatchNorm rewrites Conv -> BatchNormalization (inference) into one
+// Conv with scaled weights and a new bias:
+// W' = W * g/sqrt(v+eps) per output channel, b' = (b-m)*g/sqrt(v+eps) + beta.
+func (o *optimizer) foldConvBatchNorm() {
+	cons := o.consumers()
+	dead := map[*graph.Node]bool{}
+	for _, bn := range o.g.Nodes {
+		if bn.OpType != "BatchNormalization" || bn.Domain != "" || len(bn.Inputs) < 5 {
+			continue
+		}
+		if bn.Attrs["training_mode"] != nil && bn.Attrs["training_mode"].Int != 0 {
+			continue
+		}
+		if len(bn.Outputs) > 1 {
+			extra := false
+			for _, out := range bn.Outputs[1:] {
+				extra = extra || out != ""
+			}
+			if extra {
+				continue
+			}
+		}
+		x := bn.Inputs[0]
+		var conv *graph.Node
+		for _, n := range o.g.Nodes {
+			if len(n.Outputs) > 0 && n.Outputs[0] == x && n.OpType == "Conv" && n.Domain == "" {
+				conv = n
+			}
+		}
+		if conv == nil || len(cons[x]) != 1 || o.isGraphOutput(x) || len(conv.Inputs) < 2 {
+			continue
+		}
+		if conv.Attrs[AttrActivation] != nil {
+			continue
+		}
+		w := o.g.Initializers[conv.Inputs[1]]
+		scale, bias, mean, variance := o.constF32(bn.Inputs[1]), o.constF32(bn.Inputs[2]), o.constF32(bn.Inputs[3]), o.constF32(bn.Inputs[4])
+		if w == nil || w.DType != tensor.Float32 || scale == nil || bias == nil || mean == nil || variance == nil || len(w.Shape) < 2 {
+			continue
+		}
+		cout := w.Shape[0]
+		if len(scale) != cout || len(bias) != cout || len(mean) != cout || len(variance) != cout {
+			continue
+		}
+		var oldB []float32
+		if len(conv.Inputs) > 2 && conv.Inputs[2] != "" {
+			if oldB = o.constF32(conv.Inputs[2]); oldB == nil || len(oldB) != cout {
+				continue
+			}
+		}
+		eps := float32(1e-5)
+		if a := bn.Attrs["epsilon"]; a != nil {
+			eps = a.Float
+		}
+		nw := w.Clone()
+		per := nw.Len() / cout
+		nb := make([]float32, cout)
+		for c := 0; c < cout; c++ {
+			f := scale[c] / float32(math.Sqrt(float64(variance[c]+eps)))
+			row := nw.F32()[c*per : (c+1)*per]
+			for i := range row {
+				row[i] *= f
+			}
+			b := float32(0)
+			if oldB != nil {
+				b = oldB[c]
+			}
+			nb[c] = (b-mean[c])*f + bias[c]
+		}
+		conv.Inputs = append(conv.Inputs[:0:0], conv.Inputs[0], o.newInit(conv.Inputs[1], nw), o.newInit(conv.Inputs[1]+"_bias", tensor.Float32s([]int{cout}, nb)))
+		conv.Outputs[0] = bn.Outputs[0]
+		dead[bn] = true
+	}
+	o.drop(dead)
+}
+
+// fuseActivations folds an activation that is the only reader of a Conv or
+// Gemm output into that node's epilogue.
+func (o *optimizer) fuseActivations() {
+	cons := o.consumers()
+	prod := map[string]*graph.Node{}
+	for _, n := range o.g.Nodes {
+		for _, out := range n.Outputs {
+			prod[out] = n
+		}
+	}
+	dead := map[*graph.Node]bool{}
+	for _, act := range o.g.Nodes {
+		if act.Domain != "" || len(act.Inputs) == 0 {
+			continue
+		}
+		kind, alpha, beta, ok := o.activation(act)
+		if !ok {
+			continue
+		}
+		x := act.Inputs[0]
+		p := prod[x]
+		if p == nil || p.Domain != "" || (p.OpType != "Conv" && p.OpType != "Gemm") || len(p.Outputs) != 1 {
+			continue
+		}
+		if len(cons[x]) != 1 || o.isGraphOutput(x) || p.Attrs[AttrActivation] != nil || dead[p] {
+			continue
+		}
+		p.Attrs[AttrActivation] = &graph.Attr{Name: AttrActivation, Type: graph.AttrString, String: kind}
+		p.Attrs[AttrActivationAlpha] = &graph.Attr{Name: AttrActivationAlpha, Type: graph.AttrFloat, Float: alpha}
+		p.Attrs[AttrActivationBeta] = &graph.Attr{Name: AttrActivationBeta, Type: graph.AttrFloat, Float: beta}
+		p.Outputs[0] = act.Outputs[0]
+		dead[act] = true
+	}
+	o.drop(dead)
+}
+
+// activation recognises a fusable activation node and its parameters.
+func (o *optimizer) activation(n *graph.Node) (kind string, alpha, beta float32, ok bool) {
+	attr := func(name string, def float32) float32 {
+		if a := n.Attrs[name]; a != nil {
+			return a.Float
+		}
+		return def
+	}
+	switch n.OpType {
+	case "Relu":
+		return "Relu", 0, 0, true
+	case "LeakyRelu":
+		return "LeakyRelu", attr("alpha", 0.01), 0, true
+	case "Sigmoid":
+		return "Sigmoid", 0, 0, true
+	case "HardSwish":
+		return "HardSwish", 0, 0, true
+	case "Clip":
+		lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+		if n.Attrs["min"] != nil || n.Attrs["max"] != nil {
+			lo, hi = attr("min", lo), attr("max", hi)
+		}
+		for i, name := range n.Inputs[1:] {
+			if name == "" {
+				continue
+			}
+			t, isConst := o.g.Initializers[name]
+			if !isConst || t.DType != tensor.Float32 || t.Len() != 1 {
+				return "", 0, 0, false
+			}
+			if i == 0 {
+				lo = t.F32()[0]
+			} else {
+				hi = t.F32()[0]
+			}
+		}
+		return "Clip", lo, hi, true
+	}
+	return "", 0, 0, false
+}
