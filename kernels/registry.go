@@ -84,6 +84,12 @@ func (f KernelFunc) Run(ctx *Ctx, in, out []*tensor.Tensor) error { return f(ctx
 // input buffer alive while the output is.
 type Aliaser interface{ MayAlias() bool }
 
+// PackedInputs is implemented by kernels that copied some constant inputs
+// into their own layout at build time (pre-packed weights) and no longer
+// read them at run time. The runtime then passes nil for those inputs and
+// drops its reference to the originals, so they are not kept twice.
+type PackedInputs interface{ PackedInputs() []int }
+
 // Nondeterministic is implemented by kernels that must not be constant
 // folded (random generators).
 type Nondeterministic interface{ Nondeterministic() bool }

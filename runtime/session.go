@@ -241,6 +241,13 @@ func (c *compiler) compile(g *graph.Graph, parent *plan) (*plan, error) {
 			}
 			continue
 		}
+		if pk, ok := k.(kernels.PackedInputs); ok {
+			for _, i := range pk.PackedInputs() {
+				if i >= 0 && i < len(st.in) && meta[i].Const != nil {
+					st.in[i] = -1
+				}
+			}
+		}
 		for _, name := range n.AllInputs()[len(n.Inputs):] {
 			id, ok := p.slots[name]
 			if !ok {
@@ -258,6 +265,27 @@ func (c *compiler) compile(g *graph.Graph, parent *plan) (*plan, error) {
 			p.outerIDs = append(p.outerIDs, o.Name)
 		}
 		p.outputs = append(p.outputs, id)
+	}
+	// Constants no step reads any more (folded away, or packed into a
+	// kernel) are dropped so their memory can be reclaimed.
+	read := make([]bool, len(p.names))
+	for _, st := range p.steps {
+		for _, id := range st.in {
+			if id >= 0 {
+				read[id] = true
+			}
+		}
+		for _, id := range st.outer {
+			read[id] = true
+		}
+	}
+	for _, id := range p.outputs {
+		read[id] = true
+	}
+	for id := range p.consts {
+		if !read[id] && p.consts[id] != nil && parent == nil {
+			p.consts[id] = nil
+		}
 	}
 	// Liveness: free each non-output, non-const slot after its last reader.
 	last := make([]int, len(p.names))
