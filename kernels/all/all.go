@@ -3,3 +3,16 @@
 //
 //	import _ "github.com/edgedl/edgedl/kernels/all"
 package all
+
+import (
+	_ "github.com/edgedl/edgedl/kernels/attention"
+	_ "github.com/edgedl/edgedl/kernels/control"
+	_ "github.com/edgedl/edgedl/kernels/elementwise"
+	_ "github.com/edgedl/edgedl/kernels/image"
+	_ "github.com/edgedl/edgedl/kernels/nn"
+	_ "github.com/edgedl/edgedl/kernels/quant"
+	_ "github.com/edgedl/edgedl/kernels/reduce"
+	_ "github.com/edgedl/edgedl/kernels/rnn"
+	_ "github.com/edgedl/edgedl/kernels/shape"
+	_ "github.com/edgedl/edgedl/kernels/text"
+)

@@ -1,0 +1,220 @@
+package gemm
+
+import (
+	"sync"
+)
+
+// call is one GEMM after argument checking: op(A) is always packed (by
+// the caller or at the start of the call), op(B) is packed block by block
+// unless pre-packed.
+type call struct {
+	kern    *microKernel
+	m, n, k int
+	alpha   float32 // applied by the kernel (1 when folded into packed A)
+	beta    float32
+	c       []float32
+	ldc     int
+
+	pa  []float32 // packed op(A), K blocks of kcA
+	kcA int
+
+	pb     *PackedB // pre-packed op(B), or nil
+	b      []float32
+	ldb    int
+	transB bool
+
+	epFlags uint32
+	lo, hi  float32
+	rowBias []float32
+	colBias []float32
+	par     ParallelFor
+}
+
+func (g *call) setOptions(opt *Options) {
+	g.lo, g.hi = 0, 0
+	if opt == nil {
+		return
+	}
+	g.par = opt.Parallel
+	g.epFlags, g.lo, g.hi = epilogueFlags(&opt.Epilogue)
+	g.rowBias = opt.Epilogue.RowBias
+	g.colBias = opt.Epilogue.ColBias
+}
+
+// workspace holds per-goroutine scratch buffers.
+type workspace struct {
+	a, b, bias, tmp []float32
+}
+
+var wsPool = sync.Pool{New: func() any { return new(workspace) }}
+
+func getWorkspace() *workspace   { return wsPool.Get().(*workspace) }
+func putWorkspace(ws *workspace) { wsPool.Put(ws) }
+
+// minParallelWork is the multiply-add count below which a call, or a
+// chunk of one, is not split further.
+const minParallelWork = 1 << 18
+
+// run computes C, split over g.par when set.
+func (g *call) run(ws *workspace) {
+	kern := g.kern
+	if g.epFlags&flagRowBias != 0 && kern.padRowBias && len(g.rowBias) < roundUp(g.m, kern.mr) {
+		// The kernel reads mr biases per tile: pad to whole panels.
+		ws.bias = grow(ws.bias, roundUp(g.m, kern.mr))
+		clear(ws.bias[copy(ws.bias, g.rowBias[:g.m]):])
+		g.rowBias = ws.bias
+	}
+	work := g.m * g.n * g.k
+	if g.par == nil || work < 2*minParallelWork {
+		g.block(ws, 0, g.m, 0, g.n)
+		return
+	}
+	nPanels := (g.n + kern.nr - 1) / kern.nr
+	mPanels := (g.m + kern.mr - 1) / kern.mr
+	// Prefer splitting N: each thread then packs its own part of B.
+	// Split M only when N is too narrow to share out.
+	if nPanels >= 8 || nPanels >= mPanels {
+		grain := max(1, minParallelWork/(g.m*g.k*kern.nr))
+		g.par(nPanels, grain, func(lo, hi int) {
+			w := getWorkspace()
+			g.block(w, 0, g.m, lo*kern.nr, min(hi*kern.nr, g.n))
+			putWorkspace(w)
+		})
+		return
+	}
+	grain := max(1, minParallelWork/(g.n*g.k*kern.mr))
+	g.par(mPanels, grain, func(lo, hi int) {
+		w := getWorkspace()
+		g.block(w, lo*kern.mr, min(hi*kern.mr, g.m), 0, g.n)
+		putWorkspace(w)
+	})
+}
+
+// block computes rows i0..i1 and columns j0..j1 of C; i0 is a multiple of
+// mr and j0 of nr.
+func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	kc := g.kcA
+	mpad := roundUp(g.m, mr)
+	npad := roundUp(g.n, nr)
+	nc := kern.nc
+	direct := g.useDirect()
+	if g.pb == nil && !direct {
+		ws.b = grow(ws.b, kc*roundUp(min(nc, j1-j0), nr))
+	}
+	fn := kern.fn
+	if direct {
+		fn = kern.direct
+	}
+	if len(ws.tmp) < mr*nr {
+		ws.tmp = alignedFloats(mr * nr)
+	}
+	var p kparams
+	for jc := j0; jc < j1; jc += nc {
+		ncb := min(nc, j1-jc)
+		for p0 := 0; p0 < g.k; p0 += kc {
+			kb := min(kc, g.k-p0)
+			var bblk []float32
+			bstep := kb // distance between B panels, in units of nr
+			switch {
+			case g.pb != nil:
+				bblk = g.pb.data[p0*npad+jc*kb:]
+			case direct:
+				bblk = g.b[p0*g.ldb+jc:]
+				bstep = 1
+				p.ldb = g.ldb
+			default:
+				packBBlock(nr, g.transB, g.b, g.ldb, p0, kb, jc, ncb, ws.b)
+				bblk = ws.b
+			}
+			ablk := g.pa[p0*mpad+i0*kb:]
+
+			p.flags = 0
+			p.alpha, p.beta = g.alpha, g.beta
+			if g.alpha != 1 {
+				p.flags |= flagAlpha
+			}
+			if p0 > 0 {
+				p.flags |= flagLoadC
+				p.beta = 1
+			} else if g.beta != 0 {
+				p.flags |= flagLoadC
+			}
+			if p0+kb == g.k {
+				p.flags |= g.epFlags
+				p.lo, p.hi = g.lo, g.hi
+			}
+			for i := i0; i < i1; i += mr {
+				ap := &ablk[(i-i0)*kb]
+				rows := min(mr, i1-i)
+				p.rows = uint32(rows)
+				if p.flags&flagRowBias != 0 {
+					p.rowBias = &g.rowBias[i]
+				}
+				for j := jc; j < jc+ncb; j += nr {
+					bp := &bblk[(j-jc)*bstep]
+					cols := min(nr, jc+ncb-j)
+					p.cols = uint32(cols)
+					p.mask0, p.mask1 = laneMasks(cols)
+					if p.flags&flagColBias != 0 {
+						p.colBias = &g.colBias[j]
+					}
+					cp := &g.c[i*g.ldc+j]
+					if (rows < mr && !kern.maskRows) || (cols < nr && !kern.maskCols) {
+						edgeTile(kern, kb, ap, bp, cp, g.ldc, &p, ws.tmp)
+					} else {
+						fn(kb, ap, bp, cp, g.ldc, &p)
+					}
+				}
+			}
+		}
+	}
+}
+
+// useDirect tells whether to read B in place rather than pack it.
+func (g *call) useDirect() bool {
+	return g.pb == nil && !g.transB && g.kern.direct != nil && !forcePack &&
+		(forceDirect || g.m <= directMaxM)
+}
+
+// directMaxM is the largest M for which B is read in place: packing B
+// pays off only when each B panel is reused by enough A panels.
+var directMaxM = 256
+
+// Test hooks forcing one B path.
+var forcePack, forceDirect bool
+
+// laneMasks returns the AVX-512 store masks for the first cols columns of
+// a 32-wide tile.
+func laneMasks(cols int) (uint32, uint32) {
+	if cols >= 32 {
+		return 0xffff, 0xffff
+	}
+	if cols >= 16 {
+		return 0xffff, 1<<(cols-16) - 1
+	}
+	return 1<<cols - 1, 0
+}
+
+// scaleOnly handles k == 0: C = act(beta*C + bias).
+func (g *call) scaleOnly() {
+	p := kparams{flags: g.epFlags, lo: g.lo, hi: g.hi}
+	for i := 0; i < g.m; i++ {
+		row := g.c[i*g.ldc : i*g.ldc+g.n]
+		for j := range row {
+			v := float32(0)
+			if g.beta != 0 {
+				v = g.beta * row[j]
+			}
+			var rb, cb []float32
+			if g.rowBias != nil {
+				rb = g.rowBias[i:]
+			}
+			if g.colBias != nil {
+				cb = g.colBias[j:]
+			}
+			row[j] = finish(v, 0, 0, &p, rb, cb)
+		}
+	}
+}

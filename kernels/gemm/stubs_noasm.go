@@ -1,0 +1,15 @@
+//go:build noasm || !(amd64 || arm64)
+
+package gemm
+
+// bestKernel returns the portable kernel: assembly is disabled or this
+// architecture has none.
+func bestKernel() *microKernel { return kernelGo }
+
+// packRows copies kb rows of nr contiguous values (row stride ldb) into
+// dst; it reports false when it cannot.
+func packRows(nr int, src []float32, ldb, kb int, dst []float32) bool {
+	return packRowsGo(nr, src, ldb, kb, dst)
+}
+
+func asmKernels() []*microKernel { return nil }

@@ -1,0 +1,121 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/edgedl/edgedl/graph"
+	"github.com/edgedl/edgedl/kernels"
+	"github.com/edgedl/edgedl/tensor"
+)
+
+// randTensor returns a float32 tensor of uniform values in [-1, 1).
+func randTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	t := tensor.New(tensor.Float32, shape...)
+	for i := range t.F32() {
+		t.F32()[i] = rng.Float32()*2 - 1
+	}
+	return t
+}
+
+// buildNode compiles one node; consts[i] non-nil marks input i constant.
+func buildNode(tb testing.TB, n *graph.Node, opset int64, ins []*tensor.Tensor, consts []bool) kernels.Kernel {
+	tb.Helper()
+	meta := make([]kernels.Input, len(ins))
+	for i, t := range ins {
+		if t == nil {
+			continue
+		}
+		meta[i] = kernels.Input{Present: true, DType: t.DType, Shape: t.Shape}
+		if i < len(consts) && consts[i] {
+			meta[i].Const = t
+		}
+	}
+	build, err := kernels.Lookup(n.Domain, n.OpType, opset)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	k, err := build(&kernels.BuildContext{Node: n, Opset: opset, Inputs: meta})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+func ints(v ...int64) *graph.Attr { return &graph.Attr{Type: graph.AttrInts, Ints: v} }
+func intAttr(v int64) *graph.Attr { return &graph.Attr{Type: graph.AttrInt, Int: v} }
+func strAttr(s string) *graph.Attr {
+	return &graph.Attr{Type: graph.AttrString, String: s}
+}
+func floatAttr(f float32) *graph.Attr { return &graph.Attr{Type: graph.AttrFloat, Float: f} }
+
+// convBench is one Conv shape of the MobileNetV2/SqueezeNet kind.
+type convBench struct {
+	name             string
+	c, h, w, m, k, s int
+	group            int
+}
+
+var convBenches = []convBench{
+	{"pw_96to24_56", 96, 56, 56, 24, 1, 1, 1},
+	{"pw_16to96_112", 16, 112, 112, 96, 1, 1, 1},
+	{"pw_320to1280_7", 320, 7, 7, 1280, 1, 1, 1},
+	{"dw_144_56_s1", 144, 56, 56, 144, 3, 1, 144},
+	{"dw_96_112_s2", 96, 112, 112, 96, 3, 2, 96},
+	{"dw_960_7_s1", 960, 7, 7, 960, 3, 1, 960},
+	{"c3x3_3to32_224_s2", 3, 224, 224, 32, 3, 2, 1},
+	{"c3x3_16to64_55_s1", 16, 55, 55, 64, 3, 1, 1},
+}
+
+func BenchmarkConv(b *testing.B) {
+	for _, cb := range convBenches {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/t%d", cb.name, threads), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 2))
+				x := randTensor(rng, 1, cb.c, cb.h, cb.w)
+				w := randTensor(rng, cb.m, cb.c/cb.group, cb.k, cb.k)
+				bias := randTensor(rng, cb.m)
+				pad := int64(cb.k / 2)
+				n := &graph.Node{OpType: "Conv", Inputs: []string{"x", "w", "b"}, Outputs: []string{"y"},
+					Attrs: map[string]*graph.Attr{
+						"group": intAttr(int64(cb.group)), "strides": ints(int64(cb.s), int64(cb.s)),
+						"pads":              ints(pad, pad, pad, pad),
+						AttrActivation:      strAttr("Clip"),
+						AttrActivationAlpha: floatAttr(0), AttrActivationBeta: floatAttr(6),
+					}}
+				k := buildNode(b, n, 17, []*tensor.Tensor{x, w, bias}, []bool{false, true, true})
+				pool := kernels.NewPool(threads)
+				defer pool.Close()
+				ctx := &kernels.Ctx{Pool: pool}
+				out := make([]*tensor.Tensor, 1)
+				in := []*tensor.Tensor{x, w, bias}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := k.Run(ctx, in, out); err != nil {
+						b.Fatal(err)
+					}
+				}
+				y := out[0]
+				oh, ow := y.Shape[2], y.Shape[3]
+				flops := 2 * float64(cb.m*oh*ow) * float64(cb.c/cb.group*cb.k*cb.k)
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func BenchmarkMaxPool(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randTensor(rng, 1, 64, 111, 111)
+	n := &graph.Node{OpType: "MaxPool", Inputs: []string{"x"}, Outputs: []string{"y"},
+		Attrs: map[string]*graph.Attr{"kernel_shape": ints(3, 3), "strides": ints(2, 2), "ceil_mode": intAttr(1)}}
+	k := buildNode(b, n, 17, []*tensor.Tensor{x}, nil)
+	ctx := &kernels.Ctx{}
+	out := make([]*tensor.Tensor, 1)
+	for i := 0; i < b.N; i++ {
+		if err := k.Run(ctx, []*tensor.Tensor{x}, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,338 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/edgedl/edgedl/kernels"
+	"github.com/edgedl/edgedl/tensor"
+)
+
+func init() {
+	// Gemm-1..6 differ only by the broadcast attribute, whose broadcasting
+	// is a superset of the exact shapes broadcast=0 requires.
+	kernels.Register("", "Gemm", 1, buildGemm)
+	kernels.Register("", "MatMul", 1, buildMatMul)
+}
+
+// gemmKernel is a compiled Gemm node: Y = alpha·op(A)·op(B) + beta·C.
+// A constant B is stored K×N (transposed at build time if transB), and a
+// constant C is stored pre-multiplied by beta.
+type gemmKernel struct {
+	alpha, beta    float32
+	transA, transB bool
+	act            Activation
+	b              any // packed constant B ([]float32 or []float64), or nil
+	bk, bn         int
+	c              any // beta·C for a constant C, or nil
+}
+
+func buildGemm(b *kernels.BuildContext) (kernels.Kernel, error) {
+	if len(b.Inputs) < 2 {
+		return nil, b.Errorf("Gemm needs inputs A and B")
+	}
+	if err := checkFloat("Gemm", b.Inputs[0].DType); err != nil {
+		return nil, err
+	}
+	a := b.Attrs()
+	k := &gemmKernel{alpha: a.Float("alpha", 1), beta: a.Float("beta", 1),
+		transA: a.Int("transA", 0) != 0, transB: a.Int("transB", 0) != 0}
+	var err error
+	if k.act, err = ParseActivation(a); err != nil {
+		return nil, b.Errorf("%v", err)
+	}
+	if bt := b.ConstInput(1); bt != nil && len(bt.Shape) == 2 && isFloatDT(bt.DType) {
+		r, c := bt.Shape[0], bt.Shape[1]
+		switch v := constAs(b, 1).(type) {
+		case []float32:
+			k.b = packB(v, r, c, k.transB)
+		case []float64:
+			k.b = packB(v, r, c, k.transB)
+		}
+		if k.transB {
+			r, c = c, r
+		}
+		k.bk, k.bn = r, c
+	}
+	if b.HasInput(2) {
+		switch v := constAs(b, 2).(type) {
+		case []float32:
+			k.c = scaled(v, k.beta)
+		case []float64:
+			k.c = scaled(v, float64(k.beta))
+		}
+	}
+	return k, nil
+}
+
+// packB returns B (r×c) as a K×N matrix: transposed if trans, else as is.
+func packB[F float](v []F, r, c int, trans bool) []F {
+	if !trans {
+		return v
+	}
+	out := make([]F, len(v))
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			out[j*r+i] = v[i*c+j]
+		}
+	}
+	return out
+}
+
+func scaled[F float](v []F, s F) []F {
+	out := make([]F, len(v))
+	for i, x := range v {
+		out[i] = s * x
+	}
+	return out
+}
+
+func (k *gemmKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
+	switch dt := in[0].DType; dt {
+	case tensor.Float32:
+		return gemmRun[float32](ctx, k, in, out)
+	case tensor.Float64:
+		return gemmRun[float64](ctx, k, in, out)
+	case tensor.Float16, tensor.BFloat16:
+		return runWidened(ctx, k, dt, in, out)
+	default:
+		return kernels.Unsupported("Gemm", "dtype %v", dt)
+	}
+}
+
+func gemmRun[F float](ctx *kernels.Ctx, k *gemmKernel, in, out []*tensor.Tensor) error {
+	a := in[0]
+	if len(a.Shape) != 2 {
+		return fmt.Errorf("A must be 2-D, has shape %v", a.Shape)
+	}
+	m, kd := a.Shape[0], a.Shape[1]
+	if k.transA {
+		m, kd = kd, m
+	}
+	var bd []F
+	var kb, n, ldb int
+	transB := k.transB
+	if packed, ok := k.b.([]F); ok {
+		bd, kb, n, ldb, transB = packed, k.bk, k.bn, k.bn, false
+	} else {
+		bt := in[1]
+		if len(bt.Shape) != 2 {
+			return fmt.Errorf("B must be 2-D, has shape %v", bt.Shape)
+		}
+		var ok bool
+		if bd, ok = bt.Data.([]F); !ok {
+			return fmt.Errorf("B has dtype %v, unlike A", bt.DType)
+		}
+		kb, n, ldb = bt.Shape[0], bt.Shape[1], bt.Shape[1]
+		if transB {
+			kb, n = n, kb
+		}
+	}
+	if kb != kd {
+		return fmt.Errorf("inner dimensions differ: A %v (transA=%v), B has K=%d", a.Shape, k.transA, kb)
+	}
+	// C must broadcast to [M, N] (unidirectionally).
+	var cd []F
+	cm, cn := 1, 1
+	if len(in) > 2 && in[2] != nil {
+		c := in[2]
+		switch len(c.Shape) {
+		case 0:
+		case 1:
+			cn = c.Shape[0]
+		case 2:
+			cm, cn = c.Shape[0], c.Shape[1]
+		default:
+			return fmt.Errorf("C must have rank <= 2, has shape %v", c.Shape)
+		}
+		if (cm != 1 && cm != m) || (cn != 1 && cn != n) {
+			return fmt.Errorf("C shape %v does not broadcast to [%d %d]", c.Shape, m, n)
+		}
+		if pre, ok := k.c.([]F); ok {
+			cd = pre
+		} else {
+			v, ok := c.Data.([]F)
+			if !ok {
+				return fmt.Errorf("C has dtype %v, unlike A", c.DType)
+			}
+			cd = scaled(v, F(k.beta))
+		}
+	}
+	y, err := ctx.Alloc(a.DType, []int{m, n})
+	if err != nil {
+		return err
+	}
+	out[0] = y
+	yd := y.Data.([]F)
+	parallelGemm(ctx, k.transA, transB, m, n, kd, F(k.alpha), a.Data.([]F), a.Shape[1], bd, ldb, 0, yd, n)
+	if cd == nil && k.act.Kind == ActNone {
+		return nil
+	}
+	ctx.Parallel(m, max(1, 4096/max(n, 1)), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := yd[i*n : (i+1)*n]
+			if cd == nil {
+				biasAct(row, 0, k.act)
+				continue
+			}
+			crow := cd
+			if cm != 1 {
+				crow = cd[i*cn:]
+			}
+			if cn == 1 {
+				biasAct(row, crow[0], k.act)
+				continue
+			}
+			crow = crow[:n]
+			for j := range row {
+				row[j] += crow[j]
+			}
+			biasAct(row, 0, k.act)
+		}
+	})
+	return nil
+}
+
+// matmulKernel is a compiled MatMul node (numpy semantics: batched,
+// broadcast, 1-D operands promoted), with an optional activation epilogue.
+type matmulKernel struct {
+	act Activation
+	b   any // constant B converted to the compute type, or nil
+}
+
+func buildMatMul(b *kernels.BuildContext) (kernels.Kernel, error) {
+	if len(b.Inputs) != 2 {
+		return nil, b.Errorf("MatMul needs 2 inputs, has %d", len(b.Inputs))
+	}
+	if err := checkFloat("MatMul", b.Inputs[0].DType); err != nil {
+		return nil, err
+	}
+	k := &matmulKernel{}
+	var err error
+	if k.act, err = ParseActivation(b.Attrs()); err != nil {
+		return nil, b.Errorf("%v", err)
+	}
+	k.b = constAs(b, 1)
+	return k, nil
+}
+
+func (k *matmulKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
+	switch dt := in[0].DType; dt {
+	case tensor.Float32:
+		return matmulRun[float32](ctx, k.act, k.b, in, out)
+	case tensor.Float64:
+		return matmulRun[float64](ctx, k.act, k.b, in, out)
+	case tensor.Float16, tensor.BFloat16:
+		return runWidened(ctx, k, dt, in, out)
+	default:
+		return kernels.Unsupported("MatMul", "dtype %v", dt)
+	}
+}
+
+// matmulShapes computes the numpy matmul of shapes a and b: the output
+// shape, M, K, N and the broadcast batch shape with each operand's batch
+// strides (in matrices; 0 where an operand is broadcast).
+type mmShape struct {
+	out          []int
+	m, k, n      int
+	batch        []int
+	aStep, bStep []int
+	nbatch       int
+	aMats, bMats int
+	aVec, bVec   bool
+}
+
+func matmulShape(as, bs []int) (mmShape, error) {
+	var s mmShape
+	if len(as) == 0 || len(bs) == 0 {
+		return s, fmt.Errorf("MatMul operands must have rank >= 1, have %v and %v", as, bs)
+	}
+	s.aVec, s.bVec = len(as) == 1, len(bs) == 1
+	if s.aVec {
+		as = []int{1, as[0]}
+	}
+	if s.bVec {
+		bs = []int{bs[0], 1}
+	}
+	s.m, s.k = as[len(as)-2], as[len(as)-1]
+	kb, n := bs[len(bs)-2], bs[len(bs)-1]
+	s.n = n
+	if kb != s.k {
+		return s, fmt.Errorf("MatMul inner dimensions differ: %v and %v", as, bs)
+	}
+	ba, bb := as[:len(as)-2], bs[:len(bs)-2]
+	batch, err := tensor.BroadcastShapes(ba, bb)
+	if err != nil {
+		return s, fmt.Errorf("MatMul batch dimensions %v and %v do not broadcast", ba, bb)
+	}
+	s.batch = batch
+	s.aStep = tensor.BroadcastStrides(ba, batch)
+	s.bStep = tensor.BroadcastStrides(bb, batch)
+	s.aMats, s.bMats = prod(ba), prod(bb)
+	s.nbatch = prod(batch)
+	s.out = append([]int{}, batch...)
+	if !s.aVec {
+		s.out = append(s.out, s.m)
+	}
+	if !s.bVec {
+		s.out = append(s.out, s.n)
+	}
+	return s, nil
+}
+
+func matmulRun[F float](ctx *kernels.Ctx, act Activation, bc any, in, out []*tensor.Tensor) error {
+	a, b := in[0], in[1]
+	s, err := matmulShape(a.Shape, b.Shape)
+	if err != nil {
+		return err
+	}
+	ad := a.Data.([]F)
+	bd, err := paramData[F](bc, b, "B")
+	if err != nil {
+		return err
+	}
+	y, err := ctx.Alloc(a.DType, s.out)
+	if err != nil {
+		return err
+	}
+	out[0] = y
+	yd := y.Data.([]F)
+	m, k, n := s.m, s.k, s.n
+	if len(yd) == 0 {
+		return nil
+	}
+	if s.bMats == 1 {
+		// One B for every batch: the batches of A are rows of one product.
+		parallelGemm(ctx, false, false, s.aMats*m, n, k, 1, ad, k, bd, n, 0, yd, n)
+	} else {
+		one := func(bi int, par bool) {
+			ao, bo := 0, 0
+			for i, r := len(s.batch)-1, bi; i >= 0; i-- {
+				c := r % s.batch[i]
+				r /= s.batch[i]
+				ao += c * s.aStep[i]
+				bo += c * s.bStep[i]
+			}
+			aa, bb, yy := ad[ao*m*k:], bd[bo*k*n:], yd[bi*m*n:]
+			if par {
+				parallelGemm(ctx, false, false, m, n, k, 1, aa, k, bb, n, 0, yy, n)
+			} else {
+				gemmF(false, false, m, n, k, 1, aa, k, bb, n, 0, yy, n)
+			}
+		}
+		if s.nbatch >= ctx.Threads() {
+			ctx.Parallel(s.nbatch, 1, func(lo, hi int) {
+				for bi := lo; bi < hi; bi++ {
+					one(bi, false)
+				}
+			})
+		} else {
+			for bi := 0; bi < s.nbatch; bi++ {
+				one(bi, true)
+			}
+		}
+	}
+	if act.Kind != ActNone {
+		ctx.Parallel(len(yd), 1<<14, func(lo, hi int) { biasAct(yd[lo:hi], 0, act) })
+	}
+	return nil
+}

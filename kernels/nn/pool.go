@@ -1,0 +1,658 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/edgedl/edgedl/graph"
+	"github.com/edgedl/edgedl/kernels"
+	"github.com/edgedl/edgedl/tensor"
+)
+
+func init() {
+	kernels.Register("", "MaxPool", 1, buildPool(poolMax))
+	kernels.Register("", "AveragePool", 1, buildPool(poolAvg))
+	kernels.Register("", "LpPool", 1, buildPool(poolLp))
+	kernels.Register("", "GlobalMaxPool", 1, buildGlobalPool(poolMax))
+	kernels.Register("", "GlobalAveragePool", 1, buildGlobalPool(poolAvg))
+	kernels.Register("", "GlobalLpPool", 1, buildGlobalPool(poolLp))
+	kernels.Register("", "MaxUnpool", 9, buildMaxUnpool)
+}
+
+type poolKind uint8
+
+const (
+	poolMax poolKind = iota
+	poolAvg
+	poolLp
+)
+
+func (p poolKind) op(global bool) string {
+	name := [...]string{"MaxPool", "AveragePool", "LpPool"}[p]
+	if global {
+		return "Global" + name
+	}
+	return name
+}
+
+// poolKernel is a compiled MaxPool, AveragePool or LpPool node.
+type poolKernel struct {
+	kind     poolKind
+	g        geom
+	countPad bool    // AveragePool count_include_pad
+	p        float64 // LpPool exponent
+	colMajor bool    // MaxPool storage_order=1: Indices count in column-major order
+	indices  bool    // MaxPool's Indices output is wanted
+}
+
+// lpExponent reads p, an INT since opset 2 and a FLOAT before.
+func lpExponent(n *graph.Node) (float64, error) {
+	a := kernels.AttrsOf(n).Get("p")
+	if a == nil {
+		return 2, nil
+	}
+	p := float64(a.Int)
+	if a.Type == graph.AttrFloat {
+		p = float64(a.Float)
+	}
+	if !(p > 0) || math.IsInf(p, 0) {
+		return 0, fmt.Errorf("p = %v must be positive", p)
+	}
+	return p, nil
+}
+
+func buildPool(kind poolKind) kernels.Builder {
+	return func(b *kernels.BuildContext) (kernels.Kernel, error) {
+		if len(b.Inputs) != 1 {
+			return nil, b.Errorf("%s needs 1 input", kind.op(false))
+		}
+		g, err := parseGeom(b, true)
+		if err != nil {
+			return nil, b.Errorf("%v", err)
+		}
+		k := &poolKernel{kind: kind, g: g}
+		switch kind {
+		case poolMax:
+			k.colMajor = b.Attrs().Int("storage_order", 0) == 1
+			k.indices = len(b.Node.Outputs) > 1 && b.Node.Outputs[1] != ""
+		case poolAvg:
+			k.countPad = b.Attrs().Int("count_include_pad", 0) != 0
+		case poolLp:
+			if k.p, err = lpExponent(b.Node); err != nil {
+				return nil, b.Errorf("%v", err)
+			}
+		}
+		return k, nil
+	}
+}
+
+func (k *poolKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
+	x := in[0]
+	switch x.DType {
+	case tensor.Float32:
+		return poolRun[float32](ctx, k, x, out)
+	case tensor.Float64:
+		return poolRun[float64](ctx, k, x, out)
+	case tensor.Float16, tensor.BFloat16:
+		return runWidened(ctx, k, x.DType, in, out)
+	case tensor.Int8:
+		if k.kind == poolMax {
+			return poolRun[int8](ctx, k, x, out)
+		}
+	case tensor.Uint8:
+		if k.kind == poolMax {
+			return poolRun[uint8](ctx, k, x, out)
+		}
+	}
+	return kernels.Unsupported(k.kind.op(false), "dtype %v", x.DType)
+}
+
+type poolElem interface {
+	int8 | uint8 | float32 | float64
+}
+
+func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out []*tensor.Tensor) error {
+	if len(x.Shape) < 3 {
+		return fmt.Errorf("X must have rank >= 3, has shape %v", x.Shape)
+	}
+	win, err := k.g.resolve(x.Shape[2:], nil)
+	if err != nil {
+		return err
+	}
+	planes := x.Shape[0] * x.Shape[1]
+	yshape := append([]int{x.Shape[0], x.Shape[1]}, win.out...)
+	y, err := ctx.Alloc(x.DType, yshape)
+	if err != nil {
+		return err
+	}
+	out[0] = y
+	var idx []int64
+	if k.indices && len(out) > 1 {
+		it, err := ctx.Alloc(tensor.Int64, yshape)
+		if err != nil {
+			return err
+		}
+		out[1] = it
+		idx = it.I64()
+	}
+	inSize, outSize := prod(win.in), prod(win.out)
+	xd, yd := x.Data.([]T), y.Data.([]T)
+	d2, is2d := to2d(win)
+	grain := max(1, 4096/max(outSize*prod(win.k), 1))
+	ctx.Parallel(planes, grain, func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xs := xd[pl*inSize : (pl+1)*inSize]
+			ys := yd[pl*outSize : (pl+1)*outSize]
+			var is []int64
+			if idx != nil {
+				is = idx[pl*outSize : (pl+1)*outSize]
+			}
+			switch {
+			case k.kind == poolMax && is2d && is == nil:
+				maxPool2dFast(xs, ys, &d2)
+			case k.kind == poolAvg && is2d:
+				avgPool2d(any(xs), any(ys), &d2, k.countPad)
+			case k.kind == poolMax && is2d:
+				maxPool2d(xs, ys, is, int64(pl*inSize), &d2, k.colMajor)
+			case k.kind == poolMax:
+				maxPoolND(xs, ys, is, int64(pl*inSize), &win, k.colMajor)
+			default:
+				sumPool(k, any(xs), any(ys), &win)
+			}
+		}
+	})
+	return nil
+}
+
+// maxPool2d takes the maximum of each window of one plane. NaNs are skipped
+// (an all-NaN or all-padding window gives the lowest value). Indices count
+// from base, in row-major or (colMajor) column-major order of the plane.
+func maxPool2d[T poolElem](x, y []T, idx []int64, base int64, d *conv2d, colMajor bool) {
+	low := lowest[T]()
+	for oh := 0; oh < d.oh; oh++ {
+		ih0 := oh*d.sh - d.ph
+		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
+		for ow := 0; ow < d.ow; ow++ {
+			iw0 := ow*d.sw - d.pw
+			kjLo, kjHi := validRange(iw0, d.kw, d.dw, d.w)
+			best, bi := low, -1
+			for ki := kiLo; ki < kiHi; ki++ {
+				ih := ih0 + ki*d.dh
+				row := x[ih*d.w : (ih+1)*d.w]
+				for kj := kjLo; kj < kjHi; kj++ {
+					iw := iw0 + kj*d.dw
+					if v := row[iw]; v > best || bi < 0 && v == best {
+						best, bi = v, ih*d.w+iw
+					}
+				}
+			}
+			y[oh*d.ow+ow] = best
+			if idx != nil {
+				if bi >= 0 && colMajor {
+					bi = (bi%d.w)*d.h + bi/d.w
+				}
+				idx[oh*d.ow+ow] = base + int64(bi)
+			}
+		}
+	}
+}
+
+// maxPool2dFast is maxPool2d without indices: separable loops, no bounds
+// tests for interior windows, branch-free maxima (a NaN in a window gives
+// NaN here, while the indices path skips NaNs).
+func maxPool2dFast[T poolElem](x, y []T, d *conv2d) {
+	low := lowest[T]()
+	// Interior columns: every tap of the window inside the row.
+	cLo, cHi := outRange(-d.pw, d.sw, d.w, d.ow)
+	c2lo, c2hi := outRange((d.kw-1)*d.dw-d.pw, d.sw, d.w, d.ow)
+	cLo, cHi = max(cLo, c2lo), min(cHi, c2hi)
+	if cHi <= cLo {
+		cLo, cHi = d.ow, d.ow // no interior: all columns take the border loop
+	}
+	border := func(row, xr []T, o int) {
+		iw0 := o*d.sw - d.pw
+		lo, hi := validRange(iw0, d.kw, d.dw, d.w)
+		m := row[o]
+		for kj := lo; kj < hi; kj++ {
+			m = max(m, xr[iw0+kj*d.dw])
+		}
+		row[o] = m
+	}
+	for oh := 0; oh < d.oh; oh++ {
+		row := y[oh*d.ow : (oh+1)*d.ow]
+		for i := range row {
+			row[i] = low
+		}
+		ih0 := oh*d.sh - d.ph
+		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
+		for ki := kiLo; ki < kiHi; ki++ {
+			xr := x[(ih0+ki*d.dh)*d.w : (ih0+ki*d.dh+1)*d.w]
+			for o := 0; o < cLo; o++ {
+				border(row, xr, o)
+			}
+			for o := cHi; o < d.ow; o++ {
+				border(row, xr, o)
+			}
+			if cLo >= cHi {
+				continue
+			}
+			if d.kw == 3 && d.dw == 1 {
+				for o := cLo; o < cHi; o++ {
+					b := o*d.sw - d.pw
+					v := xr[b : b+3 : b+3]
+					row[o] = max(row[o], v[0], v[1], v[2])
+				}
+				continue
+			}
+			for o := cLo; o < cHi; o++ {
+				b := o*d.sw - d.pw
+				m := row[o]
+				for kj := 0; kj < d.kw; kj++ {
+					m = max(m, xr[b+kj*d.dw])
+				}
+				row[o] = m
+			}
+		}
+	}
+}
+
+// avgPool2d averages the windows of one plane (float32 or float64).
+func avgPool2d(xs, ys any, d *conv2d, countPad bool) {
+	switch x := xs.(type) {
+	case []float32:
+		avgPool2dT(x, ys.([]float32), d, countPad)
+	case []float64:
+		avgPool2dT(x, ys.([]float64), d, countPad)
+	}
+}
+
+func avgPool2dT[F float](x, y []F, d *conv2d, countPad bool) {
+	for oh := 0; oh < d.oh; oh++ {
+		row := y[oh*d.ow : (oh+1)*d.ow]
+		ih0 := oh*d.sh - d.ph
+		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
+		rows := kiHi - kiLo
+		if countPad { // taps inside the padded input, not the ceil overhang
+			lo, hi := validRange(ih0+d.ph, d.kh, d.dh, d.h+d.ph+d.eh)
+			rows = hi - lo
+		}
+		for o := range row {
+			iw0 := o*d.sw - d.pw
+			lo, hi := validRange(iw0, d.kw, d.dw, d.w)
+			cols := hi - lo
+			if countPad {
+				plo, phi := validRange(iw0+d.pw, d.kw, d.dw, d.w+d.pw+d.ew)
+				cols = phi - plo
+			}
+			var s F
+			for ki := kiLo; ki < kiHi; ki++ {
+				xr := x[(ih0+ki*d.dh)*d.w:]
+				for kj := lo; kj < hi; kj++ {
+					s += xr[iw0+kj*d.dw]
+				}
+			}
+			row[o] = s / F(rows*cols) // NaN for a window that is all padding
+		}
+	}
+}
+
+// box is the per-dimension valid tap range of one window in N-D pooling.
+type box struct{ start, lo, hi []int }
+
+// taps sets b to the valid taps of the window at output coordinates oc and
+// returns their count.
+func (b *box) taps(win *window, oc []int) int {
+	n := 1
+	for i := range oc {
+		b.start[i] = oc[i]*win.s[i] - win.pb[i]
+		b.lo[i], b.hi[i] = validRange(b.start[i], win.k[i], win.d[i], win.in[i])
+		n *= b.hi[i] - b.lo[i]
+	}
+	return n
+}
+
+func newBox(nd int) box {
+	buf := make([]int, 3*nd)
+	return box{start: buf[:nd], lo: buf[nd : 2*nd], hi: buf[2*nd:]}
+}
+
+// each calls fn with the flat input index of every valid tap of b.
+func (b *box) each(win *window, tc []int, fn func(flat int)) {
+	nd := len(tc)
+	copy(tc, b.lo)
+	for {
+		flat := 0
+		for i := 0; i < nd; i++ {
+			flat = flat*win.in[i] + b.start[i] + tc[i]*win.d[i]
+		}
+		fn(flat)
+		i := nd - 1
+		for ; i >= 0; i-- {
+			if tc[i]++; tc[i] < b.hi[i] {
+				break
+			}
+			tc[i] = b.lo[i]
+		}
+		if i < 0 {
+			return
+		}
+	}
+}
+
+// maxPoolND is maxPool2d for any spatial rank.
+func maxPoolND[T poolElem](x, y []T, idx []int64, base int64, win *window, colMajor bool) {
+	nd := len(win.in)
+	oc, tc := make([]int, nd), make([]int, nd)
+	b := newBox(nd)
+	low := lowest[T]()
+	for o := range y {
+		best, bi := low, -1
+		if b.taps(win, oc) > 0 {
+			b.each(win, tc, func(flat int) {
+				if v := x[flat]; v > best || bi < 0 && v == best {
+					best, bi = v, flat
+				}
+			})
+		}
+		y[o] = best
+		if idx != nil {
+			if bi >= 0 && colMajor {
+				bi = colMajorIndex(bi, win.in)
+			}
+			idx[o] = base + int64(bi)
+		}
+		for i := nd - 1; i >= 0; i-- {
+			if oc[i]++; oc[i] < win.out[i] {
+				break
+			}
+			oc[i] = 0
+		}
+	}
+}
+
+// colMajorIndex converts a row-major flat index over dims to column-major.
+func colMajorIndex(flat int, dims []int) int {
+	idx := 0
+	for i := len(dims) - 1; i >= 0; i-- {
+		c := flat % dims[i]
+		flat /= dims[i]
+		idx = idx*dims[i] + c
+	}
+	return idx
+}
+
+// sumPool computes AveragePool or LpPool of one plane (float types only).
+func sumPool(k *poolKernel, xs, ys any, win *window) {
+	switch x := xs.(type) {
+	case []float32:
+		sumPoolT(k, x, ys.([]float32), win)
+	case []float64:
+		sumPoolT(k, x, ys.([]float64), win)
+	}
+}
+
+func sumPoolT[F float](k *poolKernel, x, y []F, win *window) {
+	nd := len(win.in)
+	oc, tc := make([]int, nd), make([]int, nd)
+	b := newBox(nd)
+	p := k.p
+	for o := range y {
+		cnt := b.taps(win, oc)
+		div := float64(cnt)
+		if k.countPad {
+			// The divisor counts the taps inside the padded input, not the
+			// overhang of a ceil_mode window.
+			div = 1
+			for i := range oc {
+				lo, hi := validRange(b.start[i]+win.pb[i], win.k[i], win.d[i], win.in[i]+win.pb[i]+win.pe[i])
+				div *= float64(hi - lo)
+			}
+		}
+		var s float64
+		if cnt > 0 {
+			switch {
+			case k.kind == poolAvg:
+				b.each(win, tc, func(flat int) { s += float64(x[flat]) })
+			case p == 1:
+				b.each(win, tc, func(flat int) { s += math.Abs(float64(x[flat])) })
+			case p == 2:
+				b.each(win, tc, func(flat int) { v := float64(x[flat]); s += v * v })
+			default:
+				b.each(win, tc, func(flat int) { s += math.Pow(math.Abs(float64(x[flat])), p) })
+			}
+		}
+		switch {
+		case k.kind == poolLp:
+			y[o] = F(lpRoot(s, p))
+		default:
+			y[o] = F(s / div) // NaN for a window that is all padding
+		}
+		for i := nd - 1; i >= 0; i-- {
+			if oc[i]++; oc[i] < win.out[i] {
+				break
+			}
+			oc[i] = 0
+		}
+	}
+}
+
+func lpRoot(s, p float64) float64 {
+	switch p {
+	case 1:
+		return s
+	case 2:
+		return math.Sqrt(s)
+	}
+	return math.Pow(s, 1/p)
+}
+
+// globalPoolKernel reduces all spatial dims of each (n, c) plane.
+type globalPoolKernel struct {
+	kind poolKind
+	p    float64
+}
+
+func buildGlobalPool(kind poolKind) kernels.Builder {
+	return func(b *kernels.BuildContext) (kernels.Kernel, error) {
+		if len(b.Inputs) != 1 {
+			return nil, b.Errorf("%s needs 1 input", kind.op(true))
+		}
+		if err := checkFloat(kind.op(true), b.Inputs[0].DType); err != nil {
+			return nil, err
+		}
+		k := &globalPoolKernel{kind: kind, p: 2}
+		if kind == poolLp {
+			var err error
+			if k.p, err = lpExponent(b.Node); err != nil {
+				return nil, b.Errorf("%v", err)
+			}
+		}
+		return k, nil
+	}
+}
+
+func (k *globalPoolKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
+	x := in[0]
+	switch x.DType {
+	case tensor.Float32:
+		return globalPoolRun[float32](ctx, k, x, out)
+	case tensor.Float64:
+		return globalPoolRun[float64](ctx, k, x, out)
+	case tensor.Float16, tensor.BFloat16:
+		return runWidened(ctx, k, x.DType, in, out)
+	}
+	return kernels.Unsupported(k.kind.op(true), "dtype %v", x.DType)
+}
+
+func globalPoolRun[F float](ctx *kernels.Ctx, k *globalPoolKernel, x *tensor.Tensor, out []*tensor.Tensor) error {
+	if len(x.Shape) < 2 {
+		return fmt.Errorf("X must have rank >= 2, has shape %v", x.Shape)
+	}
+	yshape := make([]int, len(x.Shape))
+	yshape[0], yshape[1] = x.Shape[0], x.Shape[1]
+	for i := 2; i < len(yshape); i++ {
+		yshape[i] = 1
+	}
+	y, err := ctx.Alloc(x.DType, yshape)
+	if err != nil {
+		return err
+	}
+	out[0] = y
+	planes := x.Shape[0] * x.Shape[1]
+	size := prod(x.Shape[2:])
+	xd, yd := x.Data.([]F), y.Data.([]F)
+	ctx.Parallel(planes, max(1, 8192/max(size, 1)), func(lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			v := xd[pl*size : (pl+1)*size]
+			switch k.kind {
+			case poolMax:
+				best := lowest[F]()
+				for _, e := range v {
+					if e > best {
+						best = e
+					}
+				}
+				if size == 0 {
+					best = F(math.NaN())
+				}
+				yd[pl] = best
+			case poolAvg:
+				yd[pl] = F(sum(v) / float64(size))
+			case poolLp:
+				var s float64
+				for _, e := range v {
+					s += math.Pow(math.Abs(float64(e)), k.p)
+				}
+				yd[pl] = F(lpRoot(s, k.p))
+			}
+		}
+	})
+	return nil
+}
+
+// sum adds v in float64 with four accumulators (for speed and accuracy).
+func sum[F float](v []F) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		s0 += float64(v[i])
+		s1 += float64(v[i+1])
+		s2 += float64(v[i+2])
+		s3 += float64(v[i+3])
+	}
+	for ; i < len(v); i++ {
+		s0 += float64(v[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// maxUnpoolKernel scatters values to the positions MaxPool's Indices name.
+type maxUnpoolKernel struct{ g geom }
+
+func buildMaxUnpool(b *kernels.BuildContext) (kernels.Kernel, error) {
+	if len(b.Inputs) < 2 {
+		return nil, b.Errorf("MaxUnpool needs inputs X and I")
+	}
+	g, err := parseGeom(b, true)
+	if err != nil {
+		return nil, b.Errorf("%v", err)
+	}
+	return &maxUnpoolKernel{g: g}, nil
+}
+
+func (k *maxUnpoolKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
+	x, ind := in[0], in[1]
+	if len(x.Shape) < 3 {
+		return fmt.Errorf("X must have rank >= 3, has shape %v", x.Shape)
+	}
+	if ind.DType != tensor.Int64 || !tensor.EqualShapes(ind.Shape, x.Shape) {
+		return fmt.Errorf("I (%v%v) must be int64 with X's shape %v", ind.DType, ind.Shape, x.Shape)
+	}
+	nd := len(x.Shape) - 2
+	g := &k.g
+	if len(g.kernel) != nd || g.strides != nil && len(g.strides) != nd || g.pads != nil && len(g.pads) != 2*nd {
+		return fmt.Errorf("kernel_shape, strides or pads do not match %d spatial dims", nd)
+	}
+	// Indices address the shape MaxPool's input would have had (the
+	// inferred shape); a larger output_shape pads that at the end of each dim.
+	inferred := []int{x.Shape[0], x.Shape[1]}
+	for i := 0; i < nd; i++ {
+		s, pb, pe := 1, 0, 0
+		if g.strides != nil {
+			s = g.strides[i]
+		}
+		if g.pads != nil {
+			pb, pe = g.pads[i], g.pads[nd+i]
+		}
+		d := (x.Shape[2+i]-1)*s + g.kernel[i] - pb - pe
+		if d < 0 {
+			return fmt.Errorf("negative output size in spatial dim %d", i)
+		}
+		inferred = append(inferred, d)
+	}
+	yshape := inferred
+	if len(in) > 2 && in[2] != nil {
+		os := in[2].Int64Values()
+		if len(os) != len(x.Shape) {
+			return fmt.Errorf("output_shape %v must have rank %d", os, len(x.Shape))
+		}
+		yshape = make([]int, len(os))
+		for i, d := range os {
+			if d < int64(inferred[i]) || d > math.MaxInt32 || (i < 2 && int(d) != inferred[i]) {
+				return fmt.Errorf("output_shape %v cannot hold the unpooled shape %v", os, inferred)
+			}
+			yshape[i] = int(d)
+		}
+	}
+	y, err := ctx.Alloc(x.DType, yshape)
+	if err != nil {
+		return err
+	}
+	out[0] = y
+	u := unpool{idx: ind.I64(), from: inferred, to: yshape, same: tensor.EqualShapes(inferred, yshape)}
+	switch xd := x.Data.(type) {
+	case []float32:
+		return scatter(u, y.F32(), xd)
+	case []float64:
+		return scatter(u, y.Data.([]float64), xd)
+	case []uint16:
+		return scatter(u, y.Data.([]uint16), xd)
+	case []int8:
+		return scatter(u, y.Data.([]int8), xd)
+	case []uint8:
+		return scatter(u, y.Data.([]uint8), xd)
+	case []int32:
+		return scatter(u, y.Data.([]int32), xd)
+	case []int64:
+		return scatter(u, y.Data.([]int64), xd)
+	}
+	return kernels.Unsupported("MaxUnpool", "dtype %v", x.DType)
+}
+
+type unpool struct {
+	idx      []int64
+	from, to []int
+	same     bool
+}
+
+func scatter[T any](u unpool, y, x []T) error {
+	total := int64(prod(u.from))
+	for i, j := range u.idx {
+		if j < 0 || j >= total {
+			return fmt.Errorf("index %d out of range [0, %d)", j, total)
+		}
+		if u.same {
+			y[j] = x[i]
+			continue
+		}
+		// re-address coordinates of the inferred shape in the output shape
+		src, dst, mul := int(j), 0, 1
+		for d := len(u.from) - 1; d >= 0; d-- {
+			dst += (src % u.from[d]) * mul
+			src /= u.from[d]
+			mul *= u.to[d]
+		}
+		y[dst] = x[i]
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+// Package quant runs quantized ONNX models in integer arithmetic.
+package quant
