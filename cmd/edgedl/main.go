@@ -32,6 +32,8 @@ var commands []*command // filled in init to avoid an initialisation cycle
 
 func init() {
 	commands = []*command{
+		{name: "demo", args: "[--threads N]",
+			summary: "run the embedded demo model (no files or network needed)", setup: setupDemo, minArgs: 0, maxArgs: 0},
 		{name: "run", args: "MODEL.onnx --input FILE [--input FILE ...] [--output-dir DIR]",
 			summary: "run a model on .pb, .npy or image inputs and write its outputs", setup: setupRun, minArgs: 1, maxArgs: 1},
 		{name: "info", args: "MODEL.onnx [--json]",
