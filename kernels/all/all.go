@@ -11,6 +11,7 @@ import (
 	_ "github.com/edgedl/edgedl/kernels/image"
 	_ "github.com/edgedl/edgedl/kernels/nn"
 	_ "github.com/edgedl/edgedl/kernels/quant"
+	_ "github.com/edgedl/edgedl/kernels/random"
 	_ "github.com/edgedl/edgedl/kernels/reduce"
 	_ "github.com/edgedl/edgedl/kernels/rnn"
 	_ "github.com/edgedl/edgedl/kernels/shape"

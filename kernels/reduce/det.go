@@ -43,7 +43,7 @@ func runDet(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 			dets[i] = luDet(a, m)
 		}
 	})
-	setFloat64s(y, dets)
+	setFloat64s(y, 0, dets)
 	out[0] = y
 	return nil
 }

@@ -23,7 +23,7 @@ type fftPlan struct {
 }
 
 const (
-	directMax    = 16
+	directMax = 16
 	// The plan cache is bounded: longer or further lengths are planned per use.
 	maxCachedFFT = 1 << 16
 	maxFFTPlans  = 64

@@ -121,7 +121,7 @@ func randTensor(r *lcg, dt tensor.DType, shape ...int) *tensor.Tensor {
 			vals[i] = float64(r.intn(7) - 3)
 		}
 	}
-	setFloat64s(t, vals)
+	setFloat64s(t, 0, vals)
 	return t
 }
 

@@ -158,6 +158,7 @@ func lossTyped[T float32 | float64](k *lossKernel, x, lp, loss []T, t []int64, w
 	var lse []float64 // log-sum-exp over classes per (n, d)
 	if k.softmax {
 		lse = make([]float64, n*d)
+		s := make([]float64, d)
 		for i := 0; i < n; i++ {
 			blk := x[i*c*d : (i+1)*c*d]
 			m := lse[i*d : (i+1)*d]
@@ -169,7 +170,7 @@ func lossTyped[T float32 | float64](k *lossKernel, x, lp, loss []T, t []int64, w
 					m[j] = max(m[j], float64(v))
 				}
 			}
-			s := make([]float64, d)
+			clear(s)
 			for cl := 0; cl < c; cl++ {
 				for j, v := range blk[cl*d : (cl+1)*d] {
 					s[j] += math.Exp(float64(v) - m[j])

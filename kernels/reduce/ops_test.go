@@ -293,7 +293,9 @@ func TestWindows(t *testing.T) {
 }
 
 func TestMelWeightMatrix(t *testing.T) {
-	i32 := func(v int32) *tensor.Tensor { return &tensor.Tensor{DType: tensor.Int32, Shape: []int{}, Data: []int32{v}} }
+	i32 := func(v int32) *tensor.Tensor {
+		return &tensor.Tensor{DType: tensor.Int32, Shape: []int{}, Data: []int32{v}}
+	}
 	f32 := func(v float32) *tensor.Tensor { return tensor.Float32s([]int{}, []float32{v}) }
 	got, err := runOp(nil, "MelWeightMatrix", 17, nil, 1, nil, i32(4), i32(16), i32(8000), f32(0), f32(4000))
 	if err != nil {
@@ -334,5 +336,55 @@ func TestDet(t *testing.T) {
 	checkTensor(t, "Det", got[0], []int{3}, []float64{24, -1, 0}, 1e-12)
 	if _, err := runOp(nil, "Det", 11, nil, 1, nil, tensor.New(tensor.Float32, 2, 3)); err == nil {
 		t.Error("Det of a non-square matrix succeeded")
+	}
+}
+
+func TestFFT32Plans(t *testing.T) {
+	rng := lcg(13)
+	for _, n := range []int{1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 16, 20, 24, 30, 32, 40, 45, 64, 96, 120, 128, 250, 256, 1000} {
+		p := planFFT32(n)
+		if p == nil {
+			t.Fatalf("no float32 plan for %d", n)
+		}
+		x := make([]complex128, n)
+		buf := make([]c32, n)
+		for i := range x {
+			buf[i] = c32{float32(rng.float()), float32(rng.float())}
+			x[i] = complex(float64(buf[i].r), float64(buf[i].i))
+		}
+		for _, fwd := range []bool{true, false} {
+			want := naiveDFT(x, !fwd)
+			got := slices.Clone(buf)
+			fct := float32(1)
+			if !fwd {
+				fct = float32(1 / float64(n))
+			}
+			p.exec(got, make([]c32, n), fwd, fct)
+			scale := math.Sqrt(float64(n))
+			if !fwd {
+				scale = 1 / scale
+			}
+			for k := range want {
+				if d := cmplx.Abs(complex(float64(got[k].r), float64(got[k].i)) - want[k]); d > 1e-5*scale {
+					t.Fatalf("n=%d fwd=%v: X[%d] off by %g", n, fwd, k, d)
+				}
+			}
+		}
+	}
+	for _, n := range []int{7, 14, 49, 1001} {
+		if planFFT32(n) != nil {
+			t.Errorf("float32 plan for %d, which has a factor above 5", n)
+		}
+	}
+	// numpy 2 (pocketfft, complex64) leaves exactly 2^-19/10 in the imaginary
+	// part of the Nyquist bin of ifft(0, 10, ..., 90); the ONNX reference
+	// outputs carry that residue.
+	buf := make([]c32, 10)
+	for i := range buf {
+		buf[i] = c32{float32(10 * i), 0}
+	}
+	planFFT32(10).exec(buf, make([]c32, 10), false, 0.1)
+	if want := float32(math.Ldexp(1, -19)) * 0.1; buf[5].i != want {
+		t.Errorf("Nyquist residue %g, want %g", buf[5].i, want)
 	}
 }

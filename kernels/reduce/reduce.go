@@ -42,7 +42,7 @@ func init() {
 type reduceKernel struct {
 	op       reduceOp
 	keepdims bool
-	noop     bool  // noop_with_empty_axes
+	noop     bool // noop_with_empty_axes
 	axes     []int64
 	dynAxes  bool  // axes come from a non-constant input
 	fixed    *plan // plan for the declared shape, when known at build time

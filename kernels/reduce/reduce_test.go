@@ -328,7 +328,7 @@ func TestReduceMatchesNaive(t *testing.T) {
 					for i := range vals {
 						vals[i] = math.Abs(x.Float64At(i)) + 0.1
 					}
-					setFloat64s(in, vals)
+					setFloat64s(in, 0, vals)
 				}
 				axes, _ := normAxes(tc.axes, len(tc.shape))
 				if len(tc.axes) == 0 {

@@ -48,16 +48,20 @@ func scalarInt(t *tensor.Tensor, what string) (int64, error) {
 	return t.Int64At(0), nil
 }
 
-// setFloat64s stores vals into the numeric tensor t with conversion.
-func setFloat64s(t *tensor.Tensor, vals []float64) {
+// setFloat64s stores vals into the numeric tensor t from element off on,
+// converting to its dtype.
+func setFloat64s(t *tensor.Tensor, off int, vals []float64) {
 	switch d := t.Data.(type) {
 	case []float32:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = float32(v)
 		}
 	case []float64:
+		d = d[off:]
 		copy(d, vals)
 	case []uint16:
+		d = d[off:]
 		switch t.DType {
 		case tensor.Float16:
 			for i, v := range vals {
@@ -73,30 +77,37 @@ func setFloat64s(t *tensor.Tensor, vals []float64) {
 			}
 		}
 	case []int8:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = int8(v)
 		}
 	case []uint8:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = uint8(v)
 		}
 	case []int16:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = int16(v)
 		}
 	case []int32:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = int32(v)
 		}
 	case []uint32:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = uint32(v)
 		}
 	case []int64:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = int64(v)
 		}
 	case []uint64:
+		d = d[off:]
 		for i, v := range vals {
 			d[i] = uint64(v)
 		}
@@ -122,20 +133,23 @@ func (k *windowKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	if err != nil {
 		return err
 	}
-	vals := make([]float64, n)
 	den := float64(n)
 	if !k.periodic {
 		den--
 	}
-	for i := range vals {
-		if den == 0 { // a one-point symmetric window
-			vals[i] = 1
-			continue
+	var vals [256]float64 // computed in float64, stored in chunks
+	for lo := 0; lo < int(n); lo += len(vals) {
+		chunk := vals[:min(len(vals), int(n)-lo)]
+		for j := range chunk {
+			if den == 0 { // a one-point symmetric window
+				chunk[j] = 1
+				continue
+			}
+			x := 2 * math.Pi * float64(lo+j) / den
+			chunk[j] = k.a0 - k.a1*math.Cos(x) + k.a2*math.Cos(2*x)
 		}
-		x := 2 * math.Pi * float64(i) / den
-		vals[i] = k.a0 - k.a1*math.Cos(x) + k.a2*math.Cos(2*x)
+		setFloat64s(y, lo, chunk)
 	}
-	setFloat64s(y, vals)
 	out[0] = y
 	return nil
 }
@@ -187,12 +201,12 @@ func (k *melKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 		hz := 700 * (math.Pow(10, (float64(i)*step+lowMel)/2595) - 1)
 		edges[i] = int(math.Floor(float64(dftLen+1) * hz / float64(rate)))
 	}
-	vals := make([]float64, bins*nm)
 	set := func(j, i int, v float64) error {
 		if j < 0 || j >= bins {
 			return errorf("mel band %d reaches spectrogram bin %d, outside [0, %d)", i, j, bins)
 		}
-		vals[j*nm+i] = v
+		one := [1]float64{v}
+		setFloat64s(y, j*nm+i, one[:])
 		return nil
 	}
 	for i := 0; i < nm; i++ {
@@ -214,7 +228,6 @@ func (k *melKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 			}
 		}
 	}
-	setFloat64s(y, vals)
 	out[0] = y
 	return nil
 }

@@ -2,6 +2,7 @@ package rnn
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/edgedl/edgedl/kernels"
 	"github.com/edgedl/edgedl/kernels/gemm"
@@ -183,6 +184,9 @@ func (k *rnnKernel) prepare(w, r, b, p *tensor.Tensor) (*weights, error) {
 		return nil, fmt.Errorf("R must be [num_directions, %d*hidden_size, hidden_size], got %v", g, r.Shape)
 	}
 	h := r.Shape[2]
+	if h == 0 || w.Rank() == 3 && w.Shape[2] == 0 {
+		return nil, fmt.Errorf("hidden and input sizes must be positive (W %v, R %v)", w.Shape, r.Shape)
+	}
 	if k.hidden != 0 && h != k.hidden {
 		return nil, fmt.Errorf("R shape %v does not match hidden_size %d", r.Shape, k.hidden)
 	}
@@ -234,9 +238,18 @@ func (k *rnnKernel) prepare(w, r, b, p *tensor.Tensor) (*weights, error) {
 		if !tensor.EqualShapes(p.Shape, []int{k.dirs, 3 * h}) {
 			return nil, fmt.Errorf("P must be [%d, %d], got %v", k.dirs, 3*h, p.Shape)
 		}
-		ws.p = float32s(p)
+		ws.p = slices.Clone(float32s(p))
 	}
 	return ws, nil
+}
+
+// PackedInputs reports that W, R, B and P are not read at run time once
+// they were prepared at build time.
+func (k *rnnKernel) PackedInputs() []int {
+	if k.pre == nil {
+		return nil
+	}
+	return []int{inW, inR, inB, inP}
 }
 
 // run is the state of one inference.
@@ -249,6 +262,9 @@ type run struct {
 	initH      []float32 // in the layout of Y_h, or nil
 	initC      []float32
 	y, yh, yc  []float32 // outputs (y may be nil)
+	// stepOpt splits each step's H·Rᵀ over workers when there are fewer
+	// independent (direction, batch chunk) units than workers.
+	stepOpt *gemm.Options
 }
 
 // row returns the index of (t, b) among X's rows.
@@ -388,6 +404,9 @@ func (k *rnnKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	if work := rows * gh * h; work >= 1<<18 {
 		chunks = max(1, min(r.batch, ctx.Threads()))
 	}
+	if units := k.dirs * chunks; units < ctx.Threads() && gh*h >= 1<<16 {
+		r.stepOpt = &gemm.Options{Parallel: ctx.Parallel}
+	}
 	ctx.Parallel(k.dirs*chunks, 1, func(lo, hi int) {
 		for u := lo; u < hi; u++ {
 			d, c := u/chunks, u%chunks
@@ -499,7 +518,7 @@ func (r *run) direction(d, b0, b1 int) {
 		}
 		switch k.cell {
 		case cellRNN:
-			gemm.SgemmPackedB(false, bc, gh, h, 1, hs, h, pr, 1, g, gh, nil)
+			gemm.SgemmPackedB(false, bc, gh, h, 1, hs, h, pr, 1, g, gh, r.stepOpt)
 			for i, t := range tIdx {
 				if t < 0 {
 					continue
@@ -516,7 +535,7 @@ func (r *run) direction(d, b0, b1 int) {
 			}
 			r.gruStep(g, hs, scratch, pr, prh, rbh, tIdx, acts)
 		case cellLSTM:
-			gemm.SgemmPackedB(false, bc, gh, h, 1, hs, h, pr, 1, g, gh, nil)
+			gemm.SgemmPackedB(false, bc, gh, h, 1, hs, h, pr, 1, g, gh, r.stepOpt)
 			for i, t := range tIdx {
 				if t >= 0 {
 					r.lstmRow(g[i*gh:(i+1)*gh], hs[i*h:(i+1)*h], cs[i*h:(i+1)*h], p, acts)
@@ -559,7 +578,7 @@ func (r *run) gruStep(g, hs, scratch []float32, pr, prh *gemm.PackedB, rbh []flo
 	}
 	if !k.lbr {
 		// z and r first; the h gate needs (r ⊙ H(t-1))·Rhᵀ.
-		gemm.SgemmPackedB(false, bc, 2*h, h, 1, hs, h, pr, 1, g, gh, nil)
+		gemm.SgemmPackedB(false, bc, 2*h, h, 1, hs, h, pr, 1, g, gh, r.stepOpt)
 		for i, t := range tIdx {
 			if t < 0 {
 				continue
@@ -572,7 +591,7 @@ func (r *run) gruStep(g, hs, scratch []float32, pr, prh *gemm.PackedB, rbh []flo
 				rh[j] = v * hp[j]
 			}
 		}
-		gemm.SgemmPackedB(false, bc, h, h, 1, scratch, h, prh, 1, g[2*h:], gh, nil)
+		gemm.SgemmPackedB(false, bc, h, h, 1, scratch, h, prh, 1, g[2*h:], gh, r.stepOpt)
 		for i, t := range tIdx {
 			if t < 0 {
 				continue
@@ -585,7 +604,7 @@ func (r *run) gruStep(g, hs, scratch []float32, pr, prh *gemm.PackedB, rbh []flo
 		return
 	}
 	// linear_before_reset: h gate = g(Xh + r ⊙ (H(t-1)·Rhᵀ + Rbh)).
-	gemm.SgemmPackedB(false, bc, gh, h, 1, hs, h, pr, 0, scratch, gh, nil)
+	gemm.SgemmPackedB(false, bc, gh, h, 1, hs, h, pr, 0, scratch, gh, r.stepOpt)
 	for i, t := range tIdx {
 		if t < 0 {
 			continue

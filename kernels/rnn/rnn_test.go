@@ -34,6 +34,15 @@ func runNode(ctx *kernels.Ctx, domain, op string, opset int64, a map[string]*gra
 	if err != nil {
 		return nil, err
 	}
+	// Like the runtime, pass nil for constant inputs the kernel packed.
+	ins = append([]*tensor.Tensor(nil), ins...)
+	if pk, ok := k.(kernels.PackedInputs); ok {
+		for _, i := range pk.PackedInputs() {
+			if i < len(ins) && meta[i].Const != nil {
+				ins[i] = nil
+			}
+		}
+	}
 	out := make([]*tensor.Tensor, len(outs))
 	if err := k.Run(ctx, ins, out); err != nil {
 		return nil, err
@@ -444,6 +453,11 @@ func TestRecurrentMatchesReference(t *testing.T) {
 		for i := range c.seqLens {
 			c.seqLens[i] = int32(i % 9)
 		}
+		c.run(t, ctx, &rng)
+	}
+	// One sequence with a wide hidden state: each step's gemm is split.
+	for _, cell := range []cellKind{cellGRU, cellLSTM} {
+		c := rnnCase{cell: cell, dir: "forward", seq: 3, batch: 1, input: 5, hidden: 160, bias: true, constW: true}
 		c.run(t, ctx, &rng)
 	}
 }
