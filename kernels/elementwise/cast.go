@@ -220,11 +220,7 @@ func convertHalf[S number](d []uint16, s []S, dt tensor.DType) {
 		encodeHalf(d, f, dt)
 		return
 	}
-	mbits := uint(10)
-	ebits := uint(5)
-	if dt == tensor.BFloat16 {
-		mbits, ebits = 7, 8
-	}
+	mbits, ebits := halfBits(dt)
 	for i, v := range s[:len(d)] {
 		d[i] = uint16(narrow(float64(v), mbits, ebits))
 	}

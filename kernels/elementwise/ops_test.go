@@ -13,20 +13,43 @@ import (
 func fattr(name string, v float32) *graph.Attr {
 	return &graph.Attr{Name: name, Type: graph.AttrFloat, Float: v}
 }
-func iattr(name string, v int64) *graph.Attr { return &graph.Attr{Name: name, Type: graph.AttrInt, Int: v} }
+func iattr(name string, v int64) *graph.Attr {
+	return &graph.Attr{Name: name, Type: graph.AttrInt, Int: v}
+}
 func sattr(name, v string) *graph.Attr {
 	return &graph.Attr{Name: name, Type: graph.AttrString, String: v}
 }
 
-// ten builds a tensor from a typed slice; half selects float16/bfloat16
-// for []uint16 data.
+// ten builds a tensor from a typed slice; half selects float16 or
+// bfloat16 for []uint16 data.
 func ten(shape []int, data any, half ...tensor.DType) *tensor.Tensor {
-	dt := map[string]tensor.DType{
-		"[]float32": tensor.Float32, "[]float64": tensor.Float64, "[]int8": tensor.Int8,
-		"[]uint8": tensor.Uint8, "[]int16": tensor.Int16, "[]uint16": tensor.Uint16,
-		"[]int32": tensor.Int32, "[]uint32": tensor.Uint32, "[]int64": tensor.Int64,
-		"[]uint64": tensor.Uint64, "[]bool": tensor.Bool, "[]string": tensor.String,
-	}[typeName(data)]
+	var dt tensor.DType
+	switch data.(type) {
+	case []float32:
+		dt = tensor.Float32
+	case []float64:
+		dt = tensor.Float64
+	case []int8:
+		dt = tensor.Int8
+	case []uint8:
+		dt = tensor.Uint8
+	case []int16:
+		dt = tensor.Int16
+	case []uint16:
+		dt = tensor.Uint16
+	case []int32:
+		dt = tensor.Int32
+	case []uint32:
+		dt = tensor.Uint32
+	case []int64:
+		dt = tensor.Int64
+	case []uint64:
+		dt = tensor.Uint64
+	case []bool:
+		dt = tensor.Bool
+	case []string:
+		dt = tensor.String
+	}
 	if len(half) > 0 {
 		dt = half[0]
 	}
@@ -35,36 +58,6 @@ func ten(shape []int, data any, half ...tensor.DType) *tensor.Tensor {
 		panic(err)
 	}
 	return t
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case []float32:
-		return "[]float32"
-	case []float64:
-		return "[]float64"
-	case []int8:
-		return "[]int8"
-	case []uint8:
-		return "[]uint8"
-	case []int16:
-		return "[]int16"
-	case []uint16:
-		return "[]uint16"
-	case []int32:
-		return "[]int32"
-	case []uint32:
-		return "[]uint32"
-	case []int64:
-		return "[]int64"
-	case []uint64:
-		return "[]uint64"
-	case []bool:
-		return "[]bool"
-	case []string:
-		return "[]string"
-	}
-	return ""
 }
 
 func halfs(dt tensor.DType, v ...float32) []uint16 {
@@ -329,4 +322,20 @@ func TestClip(t *testing.T) {
 		{name: "clip-6 attrs", op: "Clip", opset: 6, attrs: []*graph.Attr{fattr("min", -1), fattr("max", 1)}, in: []*tensor.Tensor{f32(-2, 0.5, 2)}, want: f32(-1, 0.5, 1)},
 		{name: "clip-6 default", op: "Clip", opset: 6, in: []*tensor.Tensor{f32(float32(math.Inf(-1)), 1)}, want: f32(-math.MaxFloat32, 1)},
 	})
+}
+
+// TestPowShortcuts checks the constant-exponent shortcuts against math.Pow.
+func TestPowShortcuts(t *testing.T) {
+	xs := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 2.5, -3.75, 1e-20, 3e12, float32(math.Inf(1)), float32(math.Inf(-1)), nan}
+	l := fpowLoops[float32]()
+	for _, e := range []float64{1, 2, 3, 0.5, -1, 0.25} {
+		got := make([]float32, len(xs))
+		l.vs(got, xs, e)
+		for i, x := range xs {
+			want := float32(math.Pow(float64(x), e))
+			if math.Float32bits(got[i]) != math.Float32bits(want) && !(got[i] != got[i] && want != want) {
+				t.Errorf("pow(%g, %g) = %g, want %g", x, e, got[i], want)
+			}
+		}
+	}
 }

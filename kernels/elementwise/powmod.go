@@ -239,11 +239,16 @@ func fpowLoops[T float]() binLoops[T, float64, T] {
 			}
 		case 3:
 			for i, v := range a {
-				d[i] = v * v * v
+				f := float64(v)
+				d[i] = T(f * f * f)
 			}
 		case 0.5:
 			for i, v := range a {
-				d[i] = T(math.Sqrt(float64(v)))
+				f := float64(v)
+				if f == math.Inf(-1) {
+					f = math.Inf(1) // pow(-Inf, 0.5) is +Inf, sqrt(-Inf) NaN
+				}
+				d[i] = T(math.Sqrt(f + 0)) // + 0 turns -0 into +0, as pow does
 			}
 		case -1:
 			for i, v := range a {

@@ -196,8 +196,6 @@ func dtypes(dts ...tensor.DType) dtypeSet {
 
 func (s dtypeSet) has(dt tensor.DType) bool { return dt >= 0 && dt < 32 && s&(1<<uint(dt)) != 0 }
 
-func (s dtypeSet) union(o dtypeSet) dtypeSet { return s | o }
-
 var (
 	floatTypes = dtypes(tensor.Float32, tensor.Float64, tensor.Float16, tensor.BFloat16)
 	sintTypes  = dtypes(tensor.Int8, tensor.Int16, tensor.Int32, tensor.Int64)

@@ -239,10 +239,10 @@ func floatUnary[T float](k kind, p *params, d, x []T) {
 		for i, v := range x {
 			d[i] = v / (1 + T(math.Abs(float64(v))))
 		}
-	case kGelu: // 0.5 x (1 + erf(x/sqrt2))
+	case kGelu: // 0.5 x (1 + erf(x/sqrt2)) = 0.5 x erfc(-x/sqrt2), without cancellation
 		for i, v := range x {
 			f := float64(v)
-			d[i] = T(0.5 * f * (1 + math.Erf(f*(1/math.Sqrt2))))
+			d[i] = T(0.5 * f * math.Erfc(-f*(1/math.Sqrt2)))
 		}
 	case kGeluTanh: // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 		const c = 0.7978845608028654 // sqrt(2/pi)
@@ -317,7 +317,7 @@ func softplus(x float64) float64 {
 	return math.Log1p(math.Exp(x))
 }
 
-// intKinds are the kinds defined on integer tensors.
+// integer reports whether k is defined on integer tensors.
 func (k kind) integer() bool {
 	switch k {
 	case kIdentity, kAbs, kNeg, kSign, kRelu:
@@ -377,7 +377,7 @@ func (u *unaryKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	if isHalf(x.DType) {
 		return u.runHalf(ctx, x, out)
 	}
-	if !x.DType.IsFloat() && !(u.ints && x.DType.IsInteger()) {
+	if !x.DType.IsFloat() && !(u.ints && u.k.integer() && x.DType.IsInteger()) {
 		return kernels.Unsupported(u.op, "dtype %v", x.DType)
 	}
 	o, err := ctx.Alloc(x.DType, x.Shape)
