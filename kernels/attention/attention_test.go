@@ -35,8 +35,11 @@ func run(t *testing.T, op string, opset int64, attrs map[string]*graph.Attr, nOu
 		return nil, err
 	}
 	out := make([]*tensor.Tensor, nOut)
-	return out, k.Run(&kernels.Ctx{}, in, out)
+	return out, k.Run(&kernels.Ctx{Pool: testPool}, in, out)
 }
+
+// testPool makes the kernels' parallel loops really run in parallel.
+var testPool = kernels.NewPool(2)
 
 func ints(v ...int64) *graph.Attr                { return &graph.Attr{Type: graph.AttrInt, Int: v[0]} }
 func flt(v float32) *graph.Attr                  { return &graph.Attr{Type: graph.AttrFloat, Float: v} }

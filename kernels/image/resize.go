@@ -176,6 +176,48 @@ type axisTaps struct {
 	idx     []int32
 	w       []float32
 	extrap  []bool
+	per     *periodic // set for 2-tap integer upscaling
+}
+
+// periodic describes the 2-tap table of an integer upscale by f: output
+// f·j+r reads inputs j+off[r] and j+off[r]+1 with weights w0[r] and w1[r]
+// for every j with reg[j] set (all but the clamped edges). Sampling then
+// needs no index or weight loads per output.
+type periodic struct {
+	f      int
+	off    []int
+	w0, w1 []float32
+	reg    []bool
+}
+
+// findPeriodic sets t.per when t is a 2-tap integer upscale.
+func (t *axisTaps) findPeriodic() {
+	if t.n != 2 || t.extrap != nil || t.in < 4 || t.out%t.in != 0 || t.out/t.in < 2 {
+		return
+	}
+	f := t.out / t.in
+	p := &periodic{f: f, off: make([]int, f), w0: make([]float32, f), w1: make([]float32, f), reg: make([]bool, t.in)}
+	j0 := t.in / 2
+	for r := 0; r < f; r++ {
+		x := f*j0 + r
+		p.off[r] = int(t.idx[2*x]) - j0
+		p.w0[r], p.w1[r] = t.w[2*x], t.w[2*x+1]
+	}
+	count := 0
+	for j := range p.reg {
+		ok := true
+		for r := 0; r < f && ok; r++ {
+			x, b := f*j+r, j+p.off[r]
+			ok = int(t.idx[2*x]) == b && int(t.idx[2*x+1]) == b+1 && t.w[2*x] == p.w0[r] && t.w[2*x+1] == p.w1[r]
+		}
+		p.reg[j] = ok
+		if ok {
+			count++
+		}
+	}
+	if count >= t.in/2 {
+		t.per = p
+	}
 }
 
 // resizePlan is everything Run needs for one input shape.
@@ -445,6 +487,7 @@ func (k *resize) axisTaps(axis, in, out int, scale, roiStart, roiEnd float64) (*
 			w[i] = float32(coeffs[i])
 		}
 	}
+	t.findPeriodic()
 	return t, nil
 }
 
@@ -567,7 +610,7 @@ func (k *resize) pass(ctx *kernels.Ctx, t *axisTaps, src, dst []float32, shape [
 		ctx.Parallel(outer, max(1, 16384/max(t.out*n, 1)), func(lo, hi int) {
 			for o := lo; o < hi; o++ {
 				d := dst[o*t.out : (o+1)*t.out]
-				sampleRow(d, src[o*t.in:(o+1)*t.in], n, t.idx, t.w)
+				sampleRow(d, src[o*t.in:(o+1)*t.in], t)
 				if t.extrap != nil {
 					for x, e := range t.extrap {
 						if e {
@@ -623,7 +666,37 @@ func blendRows(d, src []float32, stride int, idx []int32, w []float32) {
 }
 
 // sampleRow sets d[x] = Σ_k w[x·n+k]·s[idx[x·n+k]].
-func sampleRow(d, s []float32, n int, idx []int32, w []float32) {
+func sampleRow(d, s []float32, t *axisTaps) {
+	n, idx, w := t.n, t.idx, t.w
+	if p := t.per; p != nil {
+		if p.f == 2 {
+			o0, o1 := p.off[0], p.off[1]
+			a0, a1, b0, b1 := p.w0[0], p.w1[0], p.w0[1], p.w1[1]
+			for j, ok := range p.reg {
+				if ok {
+					d[2*j] = a0*s[j+o0] + a1*s[j+o0+1]
+					d[2*j+1] = b0*s[j+o1] + b1*s[j+o1+1]
+					continue
+				}
+				for x := 2 * j; x < 2*j+2; x++ {
+					d[x] = w[2*x]*s[idx[2*x]] + w[2*x+1]*s[idx[2*x+1]]
+				}
+			}
+			return
+		}
+		for j, ok := range p.reg {
+			for r := 0; r < p.f; r++ {
+				x := p.f*j + r
+				if ok {
+					b := j + p.off[r]
+					d[x] = p.w0[r]*s[b] + p.w1[r]*s[b+1]
+				} else {
+					d[x] = w[2*x]*s[idx[2*x]] + w[2*x+1]*s[idx[2*x+1]]
+				}
+			}
+		}
+		return
+	}
 	if n == 2 {
 		idx, w = idx[:2*len(d)], w[:2*len(d)]
 		for x := range d {
@@ -666,7 +739,7 @@ func (k *resize) pass2D(ctx *kernels.Ctx, th, tw *axisTaps, src, dst []float32, 
 				key := p*th.in + int(r)
 				row, hit := c.get(key)
 				if !hit {
-					sampleRow(row, src[key*tw.in:(key+1)*tw.in], tw.n, tw.idx, tw.w)
+					sampleRow(row, src[key*tw.in:(key+1)*tw.in], tw)
 					if tw.extrap != nil {
 						for x, e := range tw.extrap {
 							if e {

@@ -1,6 +1,8 @@
 package image
 
 import (
+	"fmt"
+	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -159,6 +161,62 @@ func TestResizeErrors(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("%s (const %v): error %v, want one containing %q", tc.name, constant, err, tc.want)
 			}
+		}
+	}
+}
+
+// TestResizeBilinearUpscale checks integer bilinear upscaling (the fast
+// periodic path) against the half_pixel formula written out directly.
+func TestResizeBilinearUpscale(t *testing.T) {
+	r := rand.New(rand.NewSource(5))
+	const h, w = 5, 9
+	x := tensor.New(tensor.Float32, 2, 1, h, w)
+	for i := range x.F32() {
+		x.F32()[i] = r.Float32()
+	}
+	src := func(p float64, n int) (int, int, float32) {
+		p = math.Min(math.Max(p, 0), float64(n-1))
+		i0 := int(math.Floor(p))
+		i1 := min(i0+1, n-1)
+		return i0, i1, float32(p - float64(i0))
+	}
+	for _, f := range []int{2, 3} {
+		out, err := run(t, "Resize", 19, map[string]*graph.Attr{"mode": str("linear")}, 1, nil,
+			x, nil, tensor.Float32s([]int{4}, []float32{1, 1, float32(f), float32(f)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float32, 0, 2*h*w*f*f)
+		for b := 0; b < 2; b++ {
+			plane := x.F32()[b*h*w:]
+			for oy := 0; oy < h*f; oy++ {
+				y0, y1, fy := src((float64(oy)+0.5)/float64(f)-0.5, h)
+				for ox := 0; ox < w*f; ox++ {
+					x0, x1, fx := src((float64(ox)+0.5)/float64(f)-0.5, w)
+					top := plane[y0*w+x0]*(1-fx) + plane[y0*w+x1]*fx
+					bot := plane[y1*w+x0]*(1-fx) + plane[y1*w+x1]*fx
+					want = append(want, top*(1-fy)+bot*fy)
+				}
+			}
+		}
+		near(t, fmt.Sprint("scale ", f), out[0], []int{2, 1, h * f, w * f}, want, 1e-5)
+	}
+}
+
+// TestResizePeriodicDetected makes sure 2× bilinear takes the periodic path
+// that TestResizeBilinearUpscale checks.
+func TestResizePeriodicDetected(t *testing.T) {
+	k := &resize{mode: modeLinear, ctm: ctmHalfPixel}
+	p, err := k.plan([]int{1, 1, 8, 8}, []*tensor.Tensor{nil, nil, tensor.Float32s([]int{4}, []float32{1, 1, 2, 2})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range p.taps {
+		if tp.per == nil || tp.per.f != 2 {
+			t.Fatalf("axis %d: no periodic table", tp.axis)
+		}
+		if tp.per.reg[0] || !tp.per.reg[1] || tp.per.reg[7] {
+			t.Errorf("axis %d: regular flags %v, want only the edges irregular", tp.axis, tp.per.reg)
 		}
 	}
 }
