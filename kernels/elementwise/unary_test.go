@@ -70,7 +70,7 @@ func TestFloat32Accuracy(t *testing.T) {
 	for x := -100.0; x <= 100; x += 0.0137 {
 		xs = append(xs, float32(x))
 	}
-	for _, v := range []float64{0, -0.0, 1e-30, -1e-30, 1e-8, 0.625, -0.625, 0.6249999, 44.15, -87.3, -87.4, 88.3, 88.4, -104, 89, 1e30, -1e30, math.Inf(1), math.Inf(-1), math.NaN()} {
+	for _, v := range []float64{0, math.Copysign(0, -1), 1e-30, -1e-30, 1e-8, 0.625, -0.625, 0.6249999, 44.15, -87.3, -87.4, 88.3, 88.4, -104, 89, 1e30, -1e30, math.Inf(1), math.Inf(-1), math.NaN()} {
 		xs = append(xs, float32(v))
 	}
 	x64 := make([]float64, len(xs))
