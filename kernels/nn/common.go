@@ -260,10 +260,17 @@ func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	}
 }
 
-// parallelGemm splits one product over ctx's workers, by rows of C when it
-// is tall and by columns otherwise. Small products run on the caller.
+// parallelGemm splits one product over ctx's workers: float32 through the
+// gemm package's own splitting; float64 by rows of C when it is tall and by
+// columns otherwise. Small products run on the caller.
 func parallelGemm[F float](ctx *kernels.Ctx, transA, transB bool, m, n, k int, alpha F,
 	a []F, lda int, b []F, ldb int, beta F, c []F, ldc int) {
+	if a32, ok := any(a).([]float32); ok && m > 0 && n > 0 && k > 0 {
+		// the gemm package splits its own blocks
+		gemm.SgemmParallel(ctx.Parallel, transA, transB, m, n, k, float32(alpha), a32, lda,
+			any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+		return
+	}
 	if ctx.Threads() == 1 || m*n*k < 1<<16 {
 		gemmF(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return

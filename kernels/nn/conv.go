@@ -166,10 +166,16 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor)
 	if n == 0 || p.outSize == 0 || m == 0 {
 		return nil
 	}
+	if cg == 0 { // no input channels: every sum is empty
+		for ni := 0; ni < n; ni++ {
+			p.epilogue(ni, 0, m, 0, p.outSize, true)
+		}
+		return nil
+	}
 	d2, is2d := to2d(win)
 	switch {
 	case is2d && isDepthwise(cg, k.group):
-		p.depthwise(&d2)
+		return p.depthwise(x.DType, &d2)
 	case pointwise(win):
 		for ni := 0; ni < n; ni++ {
 			for g := 0; g < k.group; g++ {
@@ -291,10 +297,11 @@ func (p *convProblem[F]) epilogue(n, m0, rows, j0, j1 int, withBias bool) {
 
 // im2colGemm is the general path: for each image, group and tile of output
 // positions, unfold the input patches into a (C/g·Πk) × tile matrix and
-// multiply by the weights. Tiles bound the scratch space.
+// multiply by the weights. Tiles bound the scratch space (about 1 MiB: the
+// runtime holds scratch until the end of the run).
 func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) error {
 	kdim := p.cg * p.kk
-	tn := min(max(64, (1<<20)/kdim), p.outSize)
+	tn := min(max(64, (1<<18)/kdim), p.outSize)
 	scratch, err := p.ctx.Alloc(dt, []int{kdim * tn})
 	if err != nil {
 		return err
@@ -425,10 +432,22 @@ func im2colND[F float](x []F, win *window, r0, r1, j0, j1 int, col []F) {
 
 // depthwise convolves each channel with its own filters (group == C, any
 // channel multiplier M/C), directly on the planes: no unfolding.
-func (p *convProblem[F]) depthwise(d *conv2d) {
+func (p *convProblem[F]) depthwise(dt tensor.DType, d *conv2d) error {
 	mult := p.m / p.c
 	planes := p.n * p.m
-	p.ctx.Parallel(planes, 1, func(lo, hi int) {
+	flat := dt == tensor.Float32 && d.kh == 3 && d.kw == 3 && d.sh == d.sw && (d.sw == 1 || d.sw == 2) &&
+		d.dh == 1 && d.dw == 1 && p.act.isClamp()
+	var scratch []F
+	var per int
+	if flat {
+		per = dwFlatScratch(d)
+		t, err := p.ctx.Alloc(dt, []int{numChunks(p.ctx, planes, 1), per})
+		if err != nil {
+			return err
+		}
+		scratch = t.Data.([]F)
+	}
+	forChunks(p.ctx, planes, 1, func(wk, lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			n, m := pl/p.m, pl%p.m
 			ch := m / mult
@@ -438,9 +457,70 @@ func (p *convProblem[F]) depthwise(d *conv2d) {
 			}
 			xs := p.x[(n*p.c+ch)*p.inSize : (n*p.c+ch+1)*p.inSize]
 			ys := p.y[pl*p.outSize : (pl+1)*p.outSize]
-			depthwisePlane(xs, p.w[m*p.kk:(m+1)*p.kk], ys, d, b, p.act)
+			ws := p.w[m*p.kk : (m+1)*p.kk]
+			if flat {
+				lo, hi := p.act.clampRange()
+				dwPadded3x3(any(xs).([]float32), (*[9]float32)(any(ws).([]float32)), any(ys).([]float32), d,
+					float32(b), lo, hi, any(scratch[wk*per:(wk+1)*per]).([]float32))
+				continue
+			}
+			depthwisePlane(xs, ws, ys, d, b, p.act)
 		}
 	})
+	return nil
+}
+
+// dwFlatScratch is the scratch size of dwPadded3x3: the zero-padded input
+// (rows of the taps of every output, plus slack for the vector loads) and,
+// for stride 1, the flat output.
+func dwFlatScratch(d *conv2d) int {
+	if d.sw == 1 {
+		wp := d.ow + 2
+		return (d.oh+2)*wp + 8 + d.oh*wp
+	}
+	return (2*d.oh+1)*(2*d.ow+1) + 8
+}
+
+// dwPadded3x3 is the float32 3×3 depthwise plane for strides 1 and 2. The
+// input is copied into a zero-padded buffer holding exactly the taps of the
+// outputs, so the vector row kernels never meet a border. With stride 1 the
+// rows of the buffer (length ow+2) are contiguous runs of one long row, and
+// a single kernel call computes the whole plane (two junk columns per row,
+// dropped when copying out).
+func dwPadded3x3(x []float32, w *[9]float32, y []float32, d *conv2d, bias, lo, hi float32, scratch []float32) {
+	s := d.sw
+	wp, hp := s*(d.ow-1)+3, s*(d.oh-1)+3
+	pad := scratch[:hp*wp+8]
+	// padded (r, c) holds input (r - ph, c - pw); only the padding is cleared
+	c0, c1 := max(0, d.pw), min(wp, d.w+d.pw)
+	for r := 0; r < hp; r++ {
+		row := pad[r*wp : (r+1)*wp]
+		if ih := r - d.ph; ih >= 0 && ih < d.h && c0 < c1 {
+			clear(row[:c0])
+			copy(row[c0:c1], x[ih*d.w+c0-d.pw:ih*d.w+c1-d.pw])
+			clear(row[c1:])
+		} else {
+			clear(row)
+		}
+	}
+	clear(pad[hp*wp:])
+	if s == 2 {
+		for oh := 0; oh < d.oh; oh++ {
+			dwRow3s2F32(pad[2*oh*wp:], wp, w, y[oh*d.ow:(oh+1)*d.ow], bias, lo, hi)
+		}
+		return
+	}
+	if d.ow%8 == 0 { // rows of whole vectors: straight into y
+		for oh := 0; oh < d.oh; oh++ {
+			dwRow3s1F32(pad[oh*wp:], wp, w, y[oh*d.ow:(oh+1)*d.ow], bias, lo, hi)
+		}
+		return
+	}
+	z := scratch[len(pad) : len(pad)+d.oh*wp]
+	dwRow3s1F32(pad, wp, w, z, bias, lo, hi)
+	for oh := 0; oh < d.oh; oh++ {
+		copy(y[oh*d.ow:(oh+1)*d.ow], z[oh*wp:oh*wp+d.ow])
+	}
 }
 
 // depthwisePlane convolves one h×w plane with one kh×kw filter into y
@@ -516,10 +596,13 @@ func depthwise3x3[F float](x, wk, y []F, d *conv2d, bias, lo, hi F) {
 		}
 		base := ih0*d.w + cLo*d.sw - d.pw
 		seg := row[cLo:cHi]
-		if d.sw == 1 {
-			dwRow3s1(x[base:], d.w, w, seg, bias, lo, hi)
-		} else {
+		if d.sw != 1 {
 			dwRow3s2(x[base:], d.w, w, seg, bias, lo, hi)
+		} else if x32, ok := any(x).([]float32); ok {
+			dwRow3s1F32(x32[base:], d.w, any(w).(*[9]float32), any(seg).([]float32),
+				float32(bias), float32(lo), float32(hi))
+		} else {
+			dwRow3s1(x[base:], d.w, w, seg, bias, lo, hi)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/edgedl/edgedl/kernels"
+	"github.com/edgedl/edgedl/kernels/gemm"
 	"github.com/edgedl/edgedl/tensor"
 )
 
@@ -21,7 +22,8 @@ type gemmKernel struct {
 	alpha, beta    float32
 	transA, transB bool
 	act            Activation
-	b              any // packed constant B ([]float32 or []float64), or nil
+	b              any // constant float64 B stored K×N, or nil
+	pb             *gemm.PackedB
 	bk, bn         int
 	c              any // beta·C for a constant C, or nil
 }
@@ -42,16 +44,17 @@ func buildGemm(b *kernels.BuildContext) (kernels.Kernel, error) {
 	}
 	if bt := b.ConstInput(1); bt != nil && len(bt.Shape) == 2 && isFloatDT(bt.DType) {
 		r, c := bt.Shape[0], bt.Shape[1]
+		kd, n := r, c
+		if k.transB {
+			kd, n = c, r
+		}
 		switch v := constAs(b, 1).(type) {
 		case []float32:
-			k.b = packB(v, r, c, k.transB)
+			k.pb = gemm.PackB(k.transB, kd, n, v, c)
 		case []float64:
 			k.b = packB(v, r, c, k.transB)
 		}
-		if k.transB {
-			r, c = c, r
-		}
-		k.bk, k.bn = r, c
+		k.bk, k.bn = kd, n
 	}
 	if b.HasInput(2) {
 		switch v := constAs(b, 2).(type) {
@@ -111,8 +114,15 @@ func gemmRun[F float](ctx *kernels.Ctx, k *gemmKernel, in, out []*tensor.Tensor)
 	var bd []F
 	var kb, n, ldb int
 	transB := k.transB
+	_, is32 := any(bd).([]float32)
+	pb := k.pb
+	if !is32 {
+		pb = nil
+	}
 	if packed, ok := k.b.([]F); ok {
 		bd, kb, n, ldb, transB = packed, k.bk, k.bn, k.bn, false
+	} else if pb != nil {
+		kb, n = k.bk, k.bn
 	} else {
 		bt := in[1]
 		if len(bt.Shape) != 2 {
@@ -163,6 +173,10 @@ func gemmRun[F float](ctx *kernels.Ctx, k *gemmKernel, in, out []*tensor.Tensor)
 	}
 	out[0] = y
 	yd := y.Data.([]F)
+	if is32 {
+		return gemm32(ctx, k, any(a.Data).([]float32), a.Shape[1], m, n, kd, pb, any(bd).([]float32), ldb,
+			transB, any(cd).([]float32), cm, cn, any(yd).([]float32))
+	}
 	parallelGemm(ctx, k.transA, transB, m, n, kd, F(k.alpha), a.Data.([]F), a.Shape[1], bd, ldb, 0, yd, n)
 	if cd == nil && k.act.Kind == ActNone {
 		return nil
@@ -192,11 +206,51 @@ func gemmRun[F float](ctx *kernels.Ctx, k *gemmKernel, in, out []*tensor.Tensor)
 	return nil
 }
 
+// gemm32 is the float32 Gemm: one call of the gemm package with C folded
+// into its epilogue as a row or column bias (or preloaded into Y when it is
+// a full matrix), and Relu/Clip fused.
+func gemm32(ctx *kernels.Ctx, k *gemmKernel, a []float32, lda, m, n, kd int, pb *gemm.PackedB,
+	b []float32, ldb int, transB bool, cd []float32, cm, cn int, y []float32) error {
+	opt := gemm.Options{Parallel: ctx.Parallel}
+	e, fused := gemmEpilogue(k.act)
+	var beta float32
+	switch {
+	case cd == nil:
+	case cm == 1 && cn == n:
+		e.ColBias = cd[:n]
+	case cn == 1 && cm == m:
+		e.RowBias = cd[:m]
+	case cm == 1 && cn == 1:
+		t, err := ctx.Alloc(tensor.Float32, []int{n})
+		if err != nil {
+			return err
+		}
+		e.ColBias = t.F32()
+		for j := range e.ColBias {
+			e.ColBias[j] = cd[0]
+		}
+	default: // a full m×n C
+		copy(y, cd[:m*n])
+		beta = 1
+	}
+	opt.Epilogue = e
+	if pb != nil {
+		gemm.SgemmPackedB(k.transA, m, n, kd, k.alpha, a, lda, pb, beta, y, n, &opt)
+	} else {
+		gemm.SgemmEx(k.transA, transB, m, n, kd, k.alpha, a, lda, b, ldb, beta, y, n, &opt)
+	}
+	if !fused {
+		ctx.Parallel(len(y), 1<<14, func(lo, hi int) { biasAct(y[lo:hi], 0, k.act) })
+	}
+	return nil
+}
+
 // matmulKernel is a compiled MatMul node (numpy semantics: batched,
 // broadcast, 1-D operands promoted), with an optional activation epilogue.
 type matmulKernel struct {
 	act Activation
-	b   any // constant B converted to the compute type, or nil
+	b   any           // constant B converted to the compute type, or nil
+	pb  *gemm.PackedB // constant float32 B of rank <= 2, packed
 }
 
 func buildMatMul(b *kernels.BuildContext) (kernels.Kernel, error) {
@@ -212,15 +266,24 @@ func buildMatMul(b *kernels.BuildContext) (kernels.Kernel, error) {
 		return nil, b.Errorf("%v", err)
 	}
 	k.b = constAs(b, 1)
+	if bt := b.ConstInput(1); bt != nil && len(bt.Shape) <= 2 && len(bt.Shape) > 0 {
+		if v, ok := k.b.([]float32); ok {
+			kd, n := bt.Shape[0], 1
+			if len(bt.Shape) == 2 {
+				n = bt.Shape[1]
+			}
+			k.pb = gemm.PackB(false, kd, n, v, n)
+		}
+	}
 	return k, nil
 }
 
 func (k *matmulKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	switch dt := in[0].DType; dt {
 	case tensor.Float32:
-		return matmulRun[float32](ctx, k.act, k.b, in, out)
+		return matmulRun[float32](ctx, k, in, out)
 	case tensor.Float64:
-		return matmulRun[float64](ctx, k.act, k.b, in, out)
+		return matmulRun[float64](ctx, k, in, out)
 	case tensor.Float16, tensor.BFloat16:
 		return runWidened(ctx, k, dt, in, out)
 	default:
@@ -279,7 +342,8 @@ func matmulShape(as, bs []int) (mmShape, error) {
 	return s, nil
 }
 
-func matmulRun[F float](ctx *kernels.Ctx, act Activation, bc any, in, out []*tensor.Tensor) error {
+func matmulRun[F float](ctx *kernels.Ctx, k *matmulKernel, in, out []*tensor.Tensor) error {
+	act, bc := k.act, k.b
 	a, b := in[0], in[1]
 	s, err := matmulShape(a.Shape, b.Shape)
 	if err != nil {
@@ -296,13 +360,23 @@ func matmulRun[F float](ctx *kernels.Ctx, act Activation, bc any, in, out []*ten
 	}
 	out[0] = y
 	yd := y.Data.([]F)
-	m, k, n := s.m, s.k, s.n
+	m, kd, n := s.m, s.k, s.n
 	if len(yd) == 0 {
 		return nil
 	}
-	if s.bMats == 1 {
+	if y32, ok := any(yd).([]float32); ok && s.bMats == 1 && k.pb != nil {
+		// Constant B: one product with the batches of A as rows, the
+		// activation fused.
+		opt := gemm.Options{Parallel: ctx.Parallel}
+		e, fused := gemmEpilogue(act)
+		opt.Epilogue = e
+		gemm.SgemmPackedB(false, s.aMats*m, n, kd, 1, any(ad).([]float32), kd, k.pb, 0, y32, n, &opt)
+		if fused {
+			return nil
+		}
+	} else if s.bMats == 1 {
 		// One B for every batch: the batches of A are rows of one product.
-		parallelGemm(ctx, false, false, s.aMats*m, n, k, 1, ad, k, bd, n, 0, yd, n)
+		parallelGemm(ctx, false, false, s.aMats*m, n, kd, 1, ad, kd, bd, n, 0, yd, n)
 	} else {
 		one := func(bi int, par bool) {
 			ao, bo := 0, 0
@@ -312,11 +386,11 @@ func matmulRun[F float](ctx *kernels.Ctx, act Activation, bc any, in, out []*ten
 				ao += c * s.aStep[i]
 				bo += c * s.bStep[i]
 			}
-			aa, bb, yy := ad[ao*m*k:], bd[bo*k*n:], yd[bi*m*n:]
+			aa, bb, yy := ad[ao*m*kd:], bd[bo*kd*n:], yd[bi*m*n:]
 			if par {
-				parallelGemm(ctx, false, false, m, n, k, 1, aa, k, bb, n, 0, yy, n)
+				parallelGemm(ctx, false, false, m, n, kd, 1, aa, kd, bb, n, 0, yy, n)
 			} else {
-				gemmF(false, false, m, n, k, 1, aa, k, bb, n, 0, yy, n)
+				gemmF(false, false, m, n, kd, 1, aa, kd, bb, n, 0, yy, n)
 			}
 		}
 		if s.nbatch >= ctx.Threads() {

@@ -85,20 +85,6 @@ func parseGeom(b *kernels.BuildContext, needKernel bool) (geom, error) {
 	return g, nil
 }
 
-// rank returns the spatial rank the attributes imply, or -1 if none says.
-func (g *geom) rank() int {
-	switch {
-	case g.kernel != nil:
-		return len(g.kernel)
-	case g.strides != nil:
-		return len(g.strides)
-	case g.dilations != nil:
-		return len(g.dilations)
-	case g.pads != nil:
-		return len(g.pads) / 2
-	}
-	return -1
-}
 
 // window is a geometry resolved against one input: everything a kernel
 // needs per spatial dimension.
