@@ -39,6 +39,18 @@ func (c *Ctx) Alloc(dt tensor.DType, shape []int) (*tensor.Tensor, error) {
 	return c.Allocator.Alloc(dt, shape)
 }
 
+// Free returns a scratch tensor obtained from Alloc that the kernel no
+// longer needs, so later nodes of the same run can reuse its memory. It
+// must not be called on outputs, inputs, or anything still referenced.
+func (c *Ctx) Free(t *tensor.Tensor) {
+	if c == nil || t == nil {
+		return
+	}
+	if f, ok := c.Allocator.(interface{ Free(*tensor.Tensor) }); ok {
+		f.Free(t)
+	}
+}
+
 // Threads is the number of workers Parallel may use.
 func (c *Ctx) Threads() int {
 	if c == nil || c.Pool == nil {

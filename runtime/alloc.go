@@ -102,6 +102,19 @@ func (r *recycler) putFree(b *liveBuf) {
 	r.free[k] = append(r.free[k], b.data)
 }
 
+// Free takes back a scratch buffer a kernel is done with (one that no
+// value references: outputs are retained before they could be freed).
+func (r *recycler) Free(t *tensor.Tensor) {
+	if t == nil || t.Data == nil {
+		return
+	}
+	p := bufPtr(t.Data)
+	if b, ok := r.live[p]; ok && b.refs == 0 {
+		delete(r.live, p)
+		r.putFree(b)
+	}
+}
+
 // detach hands t's buffer to the caller for good; it reports whether the
 // buffer was ours (false: a constant or an input, which the caller must copy).
 func (r *recycler) detach(t *tensor.Tensor) bool {
