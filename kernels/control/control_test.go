@@ -335,3 +335,47 @@ func TestScan8(t *testing.T) {
 		t.Error("sequence length beyond the input: no error")
 	}
 }
+
+type fakeSubgraph struct{}
+
+func (fakeSubgraph) InputNames() []string { return nil }
+func (fakeSubgraph) NumOutputs() int      { return 1 }
+func (fakeSubgraph) Run(*kernels.Ctx, []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return nil, nil
+}
+
+// TestRandomBodiesAreNotFolded: a body with a random operator, even nested
+// one level down, makes the node nondeterministic.
+func TestRandomBodiesAreNotFolded(t *testing.T) {
+	plain := &graph.Graph{Name: "plain", Nodes: []*graph.Node{{OpType: "Identity", Inputs: []string{"x"}, Outputs: []string{"y"}}},
+		Outputs: []graph.ValueInfo{vi("y", tensor.Float32)}}
+	inner := &graph.Graph{Name: "inner", Nodes: []*graph.Node{{OpType: "RandomUniform", Outputs: []string{"r"}}},
+		Outputs: []graph.ValueInfo{vi("r", tensor.Float32)}}
+	nested := &graph.Graph{Name: "nested", Nodes: []*graph.Node{{OpType: "If", Inputs: []string{"c"}, Outputs: []string{"y"},
+		Attrs: map[string]*graph.Attr{"then_branch": gattr(inner), "else_branch": gattr(plain)}}},
+		Outputs: []graph.ValueInfo{vi("y", tensor.Float32)}}
+	for _, tc := range []struct {
+		branch *graph.Graph
+		want   bool
+	}{{plain, false}, {inner, true}, {nested, true}} {
+		build, err := kernels.Lookup("", "If", 13)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &kernels.BuildContext{
+			Node: &graph.Node{OpType: "If", Inputs: []string{"c"}, Outputs: []string{"y"},
+				Attrs: map[string]*graph.Attr{"then_branch": gattr(plain), "else_branch": gattr(tc.branch)}},
+			Opset:   13,
+			Inputs:  []kernels.Input{{Present: true, DType: tensor.Bool}},
+			Compile: func(*graph.Graph) (kernels.Subgraph, error) { return fakeSubgraph{}, nil },
+		}
+		k, err := build(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd, ok := k.(kernels.Nondeterministic)
+		if got := ok && nd.Nondeterministic(); got != tc.want {
+			t.Errorf("else branch %q: nondeterministic = %v, want %v", tc.branch.Name, got, tc.want)
+		}
+	}
+}

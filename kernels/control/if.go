@@ -13,6 +13,7 @@ func init() {
 }
 
 type ifKernel struct {
+	random
 	then, els kernels.Subgraph
 }
 
@@ -42,7 +43,7 @@ func buildIf(b *kernels.BuildContext) (kernels.Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("else_branch: %w", err)
 	}
-	return &ifKernel{then: then, els: els}, nil
+	return &ifKernel{random: random(hasRandom(tg, eg)), then: then, els: els}, nil
 }
 
 func (k *ifKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
@@ -75,3 +76,35 @@ func tensorsOnly(g *graph.Graph) error {
 	}
 	return nil
 }
+
+// randomOps are the standard operators whose outputs are random; a body
+// containing one makes the control-flow node nondeterministic, so the
+// runtime must not constant-fold it.
+var randomOps = map[string]bool{
+	"RandomNormal": true, "RandomNormalLike": true, "RandomUniform": true,
+	"RandomUniformLike": true, "Bernoulli": true, "Multinomial": true,
+}
+
+// hasRandom reports whether any graph, or a graph nested in it, contains a
+// random operator.
+func hasRandom(gs ...*graph.Graph) bool {
+	for _, g := range gs {
+		for _, n := range g.Nodes {
+			if randomOps[n.OpType] && graph.NormalizeDomain(n.Domain) == "" {
+				return true
+			}
+			for _, a := range n.Attrs {
+				if (a.Graph != nil && hasRandom(a.Graph)) || hasRandom(a.Graphs...) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// random is embedded by the control-flow kernels to report nondeterminism.
+type random bool
+
+// Nondeterministic implements kernels.Nondeterministic.
+func (r random) Nondeterministic() bool { return bool(r) }

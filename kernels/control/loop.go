@@ -14,6 +14,7 @@ func init() {
 }
 
 type loopKernel struct {
+	random
 	body     kernels.Subgraph
 	nCarried int
 	scanInfo []graph.ValueInfo // declared body scan outputs (for empty results)
@@ -46,7 +47,7 @@ func buildLoop(b *kernels.BuildContext) (kernels.Kernel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("body: %w", err)
 	}
-	return &loopKernel{body: body, nCarried: n, scanInfo: g.Outputs[1+n:], nOut: len(b.Node.Outputs)}, nil
+	return &loopKernel{random: random(hasRandom(g)), body: body, nCarried: n, scanInfo: g.Outputs[1+n:], nOut: len(b.Node.Outputs)}, nil
 }
 
 func (k *loopKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
@@ -76,12 +77,12 @@ func (k *loopKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	var iter int64
 	for ; iter < trip && cond; iter++ {
 		vals[0] = tensor.Scalar(iter)
-		vals[1] = tensor.Scalar(true)
+		vals[1] = tensor.Scalar(cond)
 		res, err := k.body.Run(ctx, vals)
 		if err != nil {
 			return fmt.Errorf("body, iteration %d: %w", iter, err)
 		}
-		if _, err = truth(res[0], "body condition output"); err != nil {
+		if cond, err = truth(res[0], "body condition output"); err != nil {
 			return fmt.Errorf("iteration %d: %w", iter, err)
 		}
 		copy(vals[2:], res[1:1+k.nCarried])

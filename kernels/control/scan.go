@@ -16,13 +16,13 @@ func init() {
 // scanKernel runs a Scan node. Opset 8's form (a leading batch axis and an
 // optional sequence_lens input) runs the opset 9 form once per batch entry.
 type scanKernel struct {
+	random
 	body              kernels.Subgraph
 	nState, nIn, nOut int
 	inAxes, outAxes   []int64
 	inRev, outRev     []bool
 	outInfo           []graph.ValueInfo // declared body scan outputs
 	batched           bool              // opset 8
-	nodeOutputs       int
 }
 
 func buildScan8(b *kernels.BuildContext) (kernels.Kernel, error) {
@@ -61,7 +61,7 @@ func buildScan(b *kernels.BuildContext, batched bool) (kernels.Kernel, error) {
 	if k < 0 || len(b.Node.Outputs) > n+k {
 		return nil, b.Errorf("body has %d outputs for %d states and %d node outputs", len(g.Outputs), n, len(b.Node.Outputs))
 	}
-	s := &scanKernel{nState: n, nIn: m, nOut: k, outInfo: g.Outputs[n:], batched: batched, nodeOutputs: len(b.Node.Outputs)}
+	s := &scanKernel{random: random(hasRandom(g)), nState: n, nIn: m, nOut: k, outInfo: g.Outputs[n:], batched: batched}
 	flags := func(name string, count int) ([]bool, error) {
 		v := a.Ints(name, nil)
 		if v == nil {
@@ -203,7 +203,7 @@ func (s *scanKernel) scan(ctx *kernels.Ctx, states, ins []*tensor.Tensor, seqLen
 			}
 			pos := t
 			if s.outRev[j] {
-				pos = t
+				pos = T - 1 - t
 			}
 			putSlice(outs[j], e, outAx[j], pos)
 		}

@@ -141,6 +141,9 @@ func (g *convGeom) outShape() []int { return append([]int{g.n, g.cout}, g.out...
 type packedConvWeights struct {
 	shape []int
 	b     []*PackedB
+	// dw holds depthwise weights (one input channel per group, 1-D or 2-D)
+	// as w − wZero, [M, kernel...]; such convolutions skip the GEMM.
+	dw []int32
 }
 
 // packConvWeights packs weights [M, C/g, k...] with zero points wZero (none,
@@ -150,16 +153,33 @@ func packConvWeights(w *tensor.Tensor, wZero []int32, group int, words []int64) 
 	if w.Rank() < 3 || w.Shape[0]%group != 0 {
 		return nil, fmt.Errorf("weight shape %v does not fit group %d", w.Shape, group)
 	}
+	if !is8bit(w.DType) {
+		return nil, kernels.Unsupported("conv", "weight dtype %v", w.DType)
+	}
 	m := w.Shape[0]
 	if len(wZero) > 1 && len(wZero) != m {
 		return nil, fmt.Errorf("%d weight zero points for %d output channels", len(wZero), m)
 	}
 	ng, k := m/group, product(w.Shape[1:])
+	p := &packedConvWeights{shape: append([]int{}, w.Shape...)}
+	if w.Shape[1] == 1 && group > 1 && w.Rank() <= 4 {
+		p.dw = make([]int32, w.Len())
+		for i := range p.dw {
+			var z int32
+			if len(wZero) == 1 {
+				z = wZero[0]
+			} else if len(wZero) > 1 {
+				z = wZero[i/k]
+			}
+			p.dw[i] = int32(w.Int64At(i)) - z
+		}
+		return p, nil
+	}
+	p.b = make([]*PackedB, group)
 	per := PackedWords(k, ng)
 	if words == nil {
 		words = make([]int64, per*group)
 	}
-	p := &packedConvWeights{shape: append([]int{}, w.Shape...), b: make([]*PackedB, group)}
 	for g := 0; g < group; g++ {
 		zg := wZero
 		if len(wZero) > 1 {
@@ -201,6 +221,17 @@ func runConv(ctx *kernels.Ctx, attrs convAttrs, x *tensor.Tensor, xZero int32, w
 	if y.Len() == 0 {
 		return y, nil
 	}
+	if w.dw != nil {
+		switch xd := x.Data.(type) {
+		case []int8:
+			depthwise(ctx, g, xd, xZero, w.dw, st, y)
+		case []uint8:
+			depthwise(ctx, g, xd, xZero, w.dw, st, y)
+		default:
+			return nil, kernels.Unsupported("conv", "input dtype %v", x.DType)
+		}
+		return y, nil
+	}
 	col, err := ctx.Alloc(x.DType, []int{g.m, g.k})
 	if err != nil {
 		return nil, err
@@ -230,11 +261,12 @@ func convLoop[T int8 | uint8](ctx *kernels.Ctx, g *convGeom, x []T, zp T, col []
 			im2row(ctx, g, xi, zp, col)
 			gemm(ctx, g.m, col, g.k, aZero, w.b[gr], acc, g.ng)
 			off := (n*g.cout + gr*g.ng) * g.m
-			const cb = 8 // channels per parallel chunk of the output pass
-			ctx.Parallel((g.ng+cb-1)/cb, max(1, (1<<14)/(g.m*cb)), func(lo, hi int) {
+			// Blocks of positions keep the transposed reads of acc in cache.
+			const rb = 64
+			ctx.Parallel((g.m+rb-1)/rb, max(1, (1<<14)/(rb*g.ng)), func(lo, hi int) {
 				for b := lo; b < hi; b++ {
-					c0, c1 := b*cb, min((b+1)*cb, g.ng)
-					st.columns(y, off+c0*g.m, acc[c0:], g.ng, g.m, c1-c0, gr*g.ng+c0)
+					i0, i1 := b*rb, min((b+1)*rb, g.m)
+					st.columns(y, off+i0, acc[i0*g.ng:], g.ng, i1-i0, g.m, g.ng, gr*g.ng)
 				}
 			})
 		}

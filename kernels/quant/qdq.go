@@ -187,6 +187,9 @@ func (k *quantizeKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	} else {
 		zp = make([]int32, len(sc))
 	}
+	if outDT == tensor.Undefined {
+		outDT = tensor.Uint8
+	}
 	prec := k.precision
 	if prec == tensor.Undefined {
 		prec = scale.DType
@@ -194,29 +197,43 @@ func (k *quantizeKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 			prec = tensor.Float64 // numpy promotes these divisions to double
 		}
 	}
+	// The division runs in float64 when asked to, else in float32 (with
+	// 16-bit precisions rounded after it).
+	var x32 []float32
+	var x64 []float64
+	switch xd := x.Data.(type) {
+	case []float32:
+		x32 = xd
+	case []float64:
+		x64 = xd
+	case []int32:
+		x64 = make([]float64, len(xd))
+		for i, v := range xd {
+			x64[i] = float64(v)
+		}
+	case []uint16:
+		if !x.DType.IsFloat() {
+			return kernels.Unsupported("QuantizeLinear", "input dtype %v", x.DType)
+		}
+		x32 = x.Float32Values()
+	default:
+		return kernels.Unsupported("QuantizeLinear", "input dtype %v", x.DType)
+	}
+	if x32 != nil && prec == tensor.Float64 {
+		x64 = make([]float64, len(x32))
+		for i, v := range x32 {
+			x64[i] = float64(v)
+		}
+	}
 	y, err := ctx.Alloc(outDT, x.Shape)
 	if err != nil {
 		return err
 	}
 	lo, hi, _ := qrange(outDT)
-	switch xd := x.Data.(type) {
-	case []float32:
-		err = quantizeAny(ctx, y, xd, l, sc, zp, lo, hi, prec)
-	case []float64:
-		err = quantizeAny(ctx, y, xd, l, sc, zp, lo, hi, prec)
-	case []int32:
-		xf := make([]float64, len(xd))
-		for i, v := range xd {
-			xf[i] = float64(v)
-		}
-		err = quantizeAny(ctx, y, xf, l, sc, zp, lo, hi, prec)
-	case []uint16:
-		if !x.DType.IsFloat() {
-			return kernels.Unsupported("QuantizeLinear", "input dtype %v", x.DType)
-		}
-		err = quantizeAny(ctx, y, x.Float32Values(), l, sc, zp, lo, hi, prec)
-	default:
-		return kernels.Unsupported("QuantizeLinear", "input dtype %v", x.DType)
+	if x64 != nil {
+		err = quantizeAny(ctx, y, x64, l, sc, zp, lo, hi, prec)
+	} else {
+		err = quantizeAny(ctx, y, x32, l, sc, zp, lo, hi, prec)
 	}
 	if err != nil {
 		return err

@@ -57,7 +57,10 @@ func newOutputStage(dt tensor.DType, mult []float32, bias []int32, zero int32, r
 }
 
 func (s *outputStage) multAt(c int) float64 {
-	if len(s.mult) == 1 {
+	switch len(s.mult) {
+	case 0: // raw int32 output
+		return 1
+	case 1:
 		return s.mult[0]
 	}
 	return s.mult[c]
@@ -119,25 +122,25 @@ func requantRows[TY int8 | uint8](s *outputStage, y []TY, acc []int32, ldc, rows
 	}
 }
 
-// columns writes the transpose of an m × n block of accumulators: channel
-// c0+j of position i goes to y[off + j·m + i] (NCHW output of a
-// convolution computed as pixels × channels).
-func (s *outputStage) columns(y *tensor.Tensor, off int, acc []int32, ldc, m, n, c0 int) {
+// columns writes the transpose of a rows × n block of accumulators:
+// channel c0+j of position i goes to y[off + j·stride + i] (NCHW output of
+// a convolution computed as pixels × channels).
+func (s *outputStage) columns(y *tensor.Tensor, off int, acc []int32, ldc, rows, stride, n, c0 int) {
 	switch yd := y.Data.(type) {
 	case []int8:
-		requantCols(s, yd[off:], acc, ldc, m, n, c0)
+		requantCols(s, yd[off:], acc, ldc, rows, stride, n, c0)
 	case []uint8:
-		requantCols(s, yd[off:], acc, ldc, m, n, c0)
+		requantCols(s, yd[off:], acc, ldc, rows, stride, n, c0)
 	case []int32:
 		for j := 0; j < n; j++ {
-			dst, b := yd[off+j*m:off+j*m+m], s.biasAt(c0+j)
+			dst, b := yd[off+j*stride:off+j*stride+rows], s.biasAt(c0+j)
 			for i := range dst {
 				dst[i] = acc[i*ldc+j] + b
 			}
 		}
 	case []float32:
 		for j := 0; j < n; j++ {
-			dst := yd[off+j*m : off+j*m+m]
+			dst := yd[off+j*stride : off+j*stride+rows]
 			for i := range dst {
 				dst[i] = s.real(acc[i*ldc+j], c0+j)
 			}
@@ -145,13 +148,39 @@ func (s *outputStage) columns(y *tensor.Tensor, off int, acc []int32, ldc, m, n,
 	}
 }
 
-func requantCols[TY int8 | uint8](s *outputStage, y []TY, acc []int32, ldc, m, n, c0 int) {
+func requantCols[TY int8 | uint8](s *outputStage, y []TY, acc []int32, ldc, rows, stride, n, c0 int) {
 	for j := 0; j < n; j++ {
-		dst := y[j*m : j*m+m]
+		dst := y[j*stride : j*stride+rows]
 		b, mul := s.biasAt(c0+j), s.multAt(c0+j)
 		src := acc[j:]
 		for i := range dst {
 			dst[i] = TY(saturate(float64(src[i*ldc]+b)*mul, s.zero, s.lo, s.hi))
 		}
+	}
+}
+
+// channel writes accumulators that all belong to channel c to y starting
+// at element off.
+func (s *outputStage) channel(y *tensor.Tensor, off int, acc []int32, c int) {
+	b, m := s.biasAt(c), s.multAt(c)
+	switch yd := y.Data.(type) {
+	case []int8:
+		requantChannel(s, yd[off:off+len(acc)], acc, b, m)
+	case []uint8:
+		requantChannel(s, yd[off:off+len(acc)], acc, b, m)
+	case []int32:
+		for i, v := range acc {
+			yd[off+i] = v + b
+		}
+	case []float32:
+		for i, v := range acc {
+			yd[off+i] = s.real(v, c)
+		}
+	}
+}
+
+func requantChannel[TY int8 | uint8](s *outputStage, y []TY, acc []int32, b int32, m float64) {
+	for i, v := range acc {
+		y[i] = TY(saturate(float64(v+b)*m, s.zero, s.lo, s.hi))
 	}
 }
