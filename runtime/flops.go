@@ -86,6 +86,24 @@ func FLOPsClass(op string) string {
 // do not run and are not counted by InferShapes or Profile.
 func NodeFLOPs(n *graph.Node, in, out [][]int) int64 {
 	dom := graph.NormalizeDomain(n.Domain)
+	if dom == "edgedl" {
+		// The optimizer's integer kernels (package kernels/fused).
+		in0, w, y := nthShape(in, 0), nthShape(in, 1), nthShape(out, 0)
+		switch n.OpType {
+		case "QConv":
+			return convFLOPs(n, in0, w, y)
+		case "QGemm":
+			k := 0
+			if len(w) == 2 && kAttr(n, "trans_b") != 0 {
+				k = w[1]
+			} else if len(w) == 2 {
+				k = w[0]
+			} else if len(in0) > 0 {
+				k = in0[len(in0)-1]
+			}
+			return 2 * elems(y) * int64(k)
+		}
+	}
 	if dom != "" && dom != "com.microsoft" {
 		// Custom domains: treat as elementwise over the outputs.
 		return sumElems(out)
@@ -326,4 +344,11 @@ func sumElems(ss [][]int) int64 {
 		n += elems(s)
 	}
 	return n
+}
+
+func nthShape(s [][]int, i int) []int {
+	if i < len(s) {
+		return s[i]
+	}
+	return nil
 }

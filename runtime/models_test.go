@@ -177,3 +177,33 @@ func TestMNISTAccuracy(t *testing.T) {
 		t.Errorf("QDQ accuracy %.4f < 0.988", acc)
 	}
 }
+
+// TestQDQRunsInInteger checks that the optimizer turns ONNX Runtime's QDQ
+// model into integer kernels: no float Conv or Gemm is left to execute.
+func TestQDQRunsInInteger(t *testing.T) {
+	path := filepath.Join(testenv.Shared(t), "models", "quantized", "mnist_cnn_int8_qdq.onnx")
+	m, err := onnx.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := runtime.Compile(m, runtime.Options{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	in, err := s.SyntheticInputs(runtime.SyntheticOptions{Batch: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.InferShapes(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, n := range info.Nodes {
+		ops[n.Op]++
+	}
+	if ops["QConv"] != 2 || ops["QGemm"] != 2 || ops["Conv"] != 0 || ops["Gemm"] != 0 || ops["DequantizeLinear"] != 1 {
+		t.Errorf("executed ops after the QDQ rewrite: %v", ops)
+	}
+}

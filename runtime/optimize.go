@@ -25,6 +25,7 @@ func optimize(g *graph.Graph, log *slog.Logger) *graph.Graph {
 	o := &optimizer{g: cloneGraph(g), log: log}
 	o.constantsToInitializers()
 	o.removeIdentities()
+	o.rewriteQDQ()
 	o.foldConvBatchNorm()
 	o.fuseActivations()
 	return o.g

@@ -23,6 +23,16 @@ echo "== fuzz smoke tests ($FUZZTIME each)"
 go test -run '^$' -fuzz '^FuzzDecodeModel$' -fuzztime "$FUZZTIME" ./onnx
 go test -run '^$' -fuzz '^FuzzDecodeTensor$' -fuzztime "$FUZZTIME" ./onnx
 
+echo "== ONNX Runtime comparisons (cgo, build tag ort)"
+if command -v npm >/dev/null 2>&1; then
+  bash scripts/setup-ort.sh >/dev/null
+  go test -count=1 -tags ort ./bench/...
+elif [ "${CI:-}" = "true" ]; then
+  echo "npm is needed for the ONNX Runtime comparison tests" >&2; exit 1
+else
+  echo "skipped: npm not found (it installs onnxruntime-node, which ships libonnxruntime)"
+fi
+
 echo "== cross-compile (static, arm64)"
 CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -o /dev/null ./cmd/edgedl
 CGO_ENABLED=0 go build -o /dev/null ./cmd/edgedl

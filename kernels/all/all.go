@@ -8,6 +8,7 @@ import (
 	_ "github.com/edgedl/edgedl/kernels/attention"
 	_ "github.com/edgedl/edgedl/kernels/control"
 	_ "github.com/edgedl/edgedl/kernels/elementwise"
+	_ "github.com/edgedl/edgedl/kernels/fused"
 	_ "github.com/edgedl/edgedl/kernels/image"
 	_ "github.com/edgedl/edgedl/kernels/nn"
 	_ "github.com/edgedl/edgedl/kernels/quant"
