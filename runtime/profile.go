@@ -68,6 +68,10 @@ func infoOf(name string, t *tensor.Tensor, isConst bool) TensorInfo {
 		ti.DType = t.DType
 		ti.Shape = append([]int{}, t.Shape...)
 		ti.Bytes = int64(t.Bytes())
+		if t.Data == nil { // a packed constant: only its type is kept
+			n, _ := tensor.NumElements(t.Shape)
+			ti.Bytes = int64(n * t.DType.Size())
+		}
 	}
 	return ti
 }
@@ -177,7 +181,7 @@ func (s *Session) nodeInfo(i int, n *graph.Node, in, out []*tensor.Tensor) NodeI
 			// Omitted, or a constant the kernel pre-packed at compile time
 			// (kernels.PackedInputs): the run passes nil for it.
 			if j < len(n.Inputs) && n.Inputs[j] != "" {
-				ni.Inputs[j] = infoOf(n.Inputs[j], p.g.Initializers[n.Inputs[j]], true)
+				ni.Inputs[j] = infoOf(n.Inputs[j], st.packed[j], true)
 			}
 			continue
 		}
@@ -217,10 +221,7 @@ func (s *Session) folded() int { return len(s.plan.g.Nodes) - len(s.plan.steps) 
 
 // rewritten is the number of model nodes the optimizer removed or merged.
 func (s *Session) rewritten() int {
-	if s.Model == nil || s.Model.Graph == nil {
-		return 0
-	}
-	return len(s.Model.Graph.Nodes) - len(s.plan.g.Nodes)
+	return s.modelNodes - len(s.plan.g.Nodes)
 }
 
 // InferShapes runs the session once on inputs (in graph order; see

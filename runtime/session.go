@@ -29,7 +29,12 @@ type Options struct {
 
 // Session is a compiled model.
 type Session struct {
+	// Model is the model the session was compiled from. The session does
+	// not need it after Compile: set it to nil (and drop other references)
+	// to let the original weights be garbage collected.
 	Model *graph.Model
+	// modelNodes is the node count of the model as loaded.
+	modelNodes int
 	pool  *kernels.Pool
 	plan  *plan
 	runs  sync.Pool
@@ -50,7 +55,10 @@ type plan struct {
 }
 
 type step struct {
-	node    *graph.Node
+	node *graph.Node
+	// packed describes (dtype and shape, no data) the constant inputs the
+	// kernel pre-packed, which the run passes as nil.
+	packed  map[int]*tensor.Tensor
 	kernel  kernels.Kernel
 	in      []int // slot per input, -1 for omitted
 	out     []int // slot per output, -1 for omitted
@@ -75,7 +83,7 @@ func Compile(m *graph.Model, opts Options) (s *Session, err error) {
 	if threads <= 0 {
 		threads = goruntime.NumCPU()
 	}
-	s = &Session{Model: m, pool: kernels.NewPool(threads)}
+	s = &Session{Model: m, modelNodes: len(m.Graph.Nodes), pool: kernels.NewPool(threads)}
 	c := &compiler{opset: m.Opset(), opts: opts, pool: s.pool, opsets: m.Opsets}
 	g := m.Graph
 	if !opts.NoOptimize {
@@ -245,6 +253,10 @@ func (c *compiler) compile(g *graph.Graph, parent *plan) (*plan, error) {
 			for _, i := range pk.PackedInputs() {
 				if i >= 0 && i < len(st.in) && meta[i].Const != nil {
 					st.in[i] = -1
+					if st.packed == nil {
+						st.packed = map[int]*tensor.Tensor{}
+					}
+					st.packed[i] = &tensor.Tensor{DType: meta[i].DType, Shape: meta[i].Shape}
 				}
 			}
 		}
@@ -286,6 +298,15 @@ func (c *compiler) compile(g *graph.Graph, parent *plan) (*plan, error) {
 		if !read[id] && p.consts[id] != nil && parent == nil {
 			p.consts[id] = nil
 		}
+	}
+	if parent == nil {
+		// The plan keeps the graph's structure but not its weights: what
+		// kernels need is in p.consts or packed inside them, so the model's
+		// initializers can be garbage collected once the caller drops it.
+		lean := *g
+		lean.Initializers = nil
+		lean.InitOrder = nil
+		p.g = &lean
 	}
 	// Liveness: free each non-output, non-const slot after its last reader.
 	last := make([]int, len(p.names))
