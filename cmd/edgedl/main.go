@@ -40,6 +40,8 @@ func init() {
 			summary: "describe a model: inputs, outputs, operators, parameters, FLOPs", setup: setupInfo, minArgs: 1, maxArgs: 1},
 		{name: "profile", args: "MODEL.onnx [--runs K] [--warmup W] [--threads N] [--input FILE ...] [--json]",
 			summary: "time every node: latency, FLOPs, output bytes", setup: setupProfile, minArgs: 1, maxArgs: 1},
+		{name: "bench", args: "MODEL.onnx [--threads N] [--runs K] [--warmup W] [--json] [--compare-ort]",
+			summary: "measure batch-1 latency and peak memory, optionally against ONNX Runtime", setup: setupBench, minArgs: 1, maxArgs: 1},
 		{name: "conformance", args: "DIR [DIR ...] [--filter REGEXP] [--json]",
 			summary: "run ONNX backend test folders and count passes", setup: setupConformance, minArgs: 1, maxArgs: -1},
 		{name: "version", args: "",
