@@ -3,7 +3,6 @@ package onnx
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -147,111 +146,7 @@ func TensorFromProto(tp *onnxpb.TensorProto, baseDir string) (*tensor.Tensor, er
 }
 
 func decodeRaw(dt tensor.DType, shape []int, raw []byte) (*tensor.Tensor, error) {
-	t, err := tensor.Make(dt, shape)
-	if err != nil {
-		return nil, err
-	}
-	le := binary.LittleEndian
-	switch d := t.Data.(type) {
-	case []float32:
-		for i := range d {
-			d[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-	case []float64:
-		for i := range d {
-			d[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-	case []int8:
-		for i := range d {
-			d[i] = int8(raw[i])
-		}
-	case []uint8:
-		copy(d, raw)
-	case []bool:
-		for i := range d {
-			d[i] = raw[i] != 0
-		}
-	case []int16:
-		for i := range d {
-			d[i] = int16(le.Uint16(raw[2*i:]))
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = le.Uint16(raw[2*i:])
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(le.Uint32(raw[4*i:]))
-		}
-	case []uint32:
-		for i := range d {
-			d[i] = le.Uint32(raw[4*i:])
-		}
-	case []int64:
-		for i := range d {
-			d[i] = int64(le.Uint64(raw[8*i:]))
-		}
-	case []uint64:
-		for i := range d {
-			d[i] = le.Uint64(raw[8*i:])
-		}
-	default:
-		return nil, fmt.Errorf("onnx: raw data for %v is not supported", dt)
-	}
-	return t, nil
-}
-
-// encodeRaw serialises numeric tensor data little-endian.
-func encodeRaw(t *tensor.Tensor) []byte {
-	le := binary.LittleEndian
-	out := make([]byte, t.Len()*t.DType.Size())
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			le.PutUint32(out[4*i:], math.Float32bits(v))
-		}
-	case []float64:
-		for i, v := range d {
-			le.PutUint64(out[8*i:], math.Float64bits(v))
-		}
-	case []int8:
-		for i, v := range d {
-			out[i] = byte(v)
-		}
-	case []uint8:
-		copy(out, d)
-	case []bool:
-		for i, v := range d {
-			if v {
-				out[i] = 1
-			}
-		}
-	case []int16:
-		for i, v := range d {
-			le.PutUint16(out[2*i:], uint16(v))
-		}
-	case []uint16:
-		for i, v := range d {
-			le.PutUint16(out[2*i:], v)
-		}
-	case []int32:
-		for i, v := range d {
-			le.PutUint32(out[4*i:], uint32(v))
-		}
-	case []uint32:
-		for i, v := range d {
-			le.PutUint32(out[4*i:], v)
-		}
-	case []int64:
-		for i, v := range d {
-			le.PutUint64(out[8*i:], uint64(v))
-		}
-	case []uint64:
-		for i, v := range d {
-			le.PutUint64(out[8*i:], v)
-		}
-	}
-	return out
+	return tensor.FromBytes(dt, shape, raw, binary.LittleEndian)
 }
 
 // TensorToProto converts a tensor (raw_data for numbers, string_data for strings).
@@ -267,7 +162,7 @@ func TensorToProto(name string, t *tensor.Tensor) *onnxpb.TensorProto {
 		}
 		return tp
 	}
-	tp.RawData = encodeRaw(t)
+	tp.RawData, _ = tensor.AppendBytes(nil, t, binary.LittleEndian) // numeric: cannot fail
 	return tp
 }
 

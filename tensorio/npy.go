@@ -112,11 +112,10 @@ func ReadNPY(r io.Reader) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("tensorio: npy: truncated data: %v%s needs %d bytes, file has %d",
 			dt, tensor.ShapeString(shape), need, len(raw))
 	}
-	t, err := tensor.Make(dt, shape)
+	t, err := tensor.FromBytes(dt, shape, raw, order)
 	if err != nil {
 		return nil, fmt.Errorf("tensorio: npy: %w", err)
 	}
-	decode(t, raw, order)
 	return t, nil
 }
 
@@ -291,105 +290,6 @@ func (p *pyParser) sep(close byte) error {
 	return fmt.Errorf("expected ',' or %q at offset %d", close, p.i)
 }
 
-func decode(t *tensor.Tensor, raw []byte, o binary.ByteOrder) {
-	switch d := t.Data.(type) {
-	case []float32:
-		for i := range d {
-			d[i] = math.Float32frombits(o.Uint32(raw[4*i:]))
-		}
-	case []float64:
-		for i := range d {
-			d[i] = math.Float64frombits(o.Uint64(raw[8*i:]))
-		}
-	case []int8:
-		for i := range d {
-			d[i] = int8(raw[i])
-		}
-	case []uint8:
-		copy(d, raw)
-	case []bool:
-		for i := range d {
-			d[i] = raw[i] != 0
-		}
-	case []int16:
-		for i := range d {
-			d[i] = int16(o.Uint16(raw[2*i:]))
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = o.Uint16(raw[2*i:])
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(o.Uint32(raw[4*i:]))
-		}
-	case []uint32:
-		for i := range d {
-			d[i] = o.Uint32(raw[4*i:])
-		}
-	case []int64:
-		for i := range d {
-			d[i] = int64(o.Uint64(raw[8*i:]))
-		}
-	case []uint64:
-		for i := range d {
-			d[i] = o.Uint64(raw[8*i:])
-		}
-	}
-}
-
-func encode(t *tensor.Tensor) []byte {
-	raw := make([]byte, t.Len()*t.DType.Size())
-	o := binary.LittleEndian
-	switch d := t.Data.(type) {
-	case []float32:
-		for i, v := range d {
-			o.PutUint32(raw[4*i:], math.Float32bits(v))
-		}
-	case []float64:
-		for i, v := range d {
-			o.PutUint64(raw[8*i:], math.Float64bits(v))
-		}
-	case []int8:
-		for i, v := range d {
-			raw[i] = byte(v)
-		}
-	case []uint8:
-		copy(raw, d)
-	case []bool:
-		for i, v := range d {
-			if v {
-				raw[i] = 1
-			}
-		}
-	case []int16:
-		for i, v := range d {
-			o.PutUint16(raw[2*i:], uint16(v))
-		}
-	case []uint16:
-		for i, v := range d {
-			o.PutUint16(raw[2*i:], v)
-		}
-	case []int32:
-		for i, v := range d {
-			o.PutUint32(raw[4*i:], uint32(v))
-		}
-	case []uint32:
-		for i, v := range d {
-			o.PutUint32(raw[4*i:], v)
-		}
-	case []int64:
-		for i, v := range d {
-			o.PutUint64(raw[8*i:], uint64(v))
-		}
-	case []uint64:
-		for i, v := range d {
-			o.PutUint64(raw[8*i:], v)
-		}
-	}
-	return raw
-}
-
 // npyHeader returns the header NumPy would write for t: magic, version,
 // length and the padded dict (version 1.0 unless the dict needs 2.0).
 func npyHeader(t *tensor.Tensor) ([]byte, error) {
@@ -448,7 +348,11 @@ func WriteNPY(w io.Writer, t *tensor.Tensor) error {
 	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
-	_, err = w.Write(encode(t))
+	raw, err := tensor.AppendBytes(nil, t, binary.LittleEndian)
+	if err != nil {
+		return fmt.Errorf("tensorio: npy: %w", err)
+	}
+	_, err = w.Write(raw)
 	return err
 }
 
