@@ -7,7 +7,8 @@ import (
 )
 
 // benchShapes are M, K, N: square, a 3×3 conv as im2col GEMM (64 output
-// channels, 56×56), and MobileNetV2-like 1×1 convs (W[Cout×Cin]·X[Cin×HW]).
+// channels, 56×56), MobileNetV2-like 1×1 convs (W[Cout×Cin]·X[Cin×HW]) and
+// its batch-1 classifier.
 var benchShapes = []struct {
 	name    string
 	m, k, n int
@@ -17,6 +18,7 @@ var benchShapes = []struct {
 	{"pw_M96_K16_N12544", 96, 16, 12544},
 	{"pw_M32_K192_N784", 32, 192, 784},
 	{"pw_M1280_K320_N49", 1280, 320, 49},
+	{"fc_M1_K1280_N1000", 1, 1280, 1000},
 }
 
 func randSlice(rng *rand.Rand, n int) []float32 {

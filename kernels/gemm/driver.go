@@ -10,7 +10,7 @@ import (
 type call struct {
 	kern    *microKernel
 	m, n, k int
-	alpha   float32 // applied by the kernel (1 when folded into packed A)
+	alpha   float32 // applied by the kernel
 	beta    float32
 	c       []float32
 	ldc     int
@@ -19,6 +19,7 @@ type call struct {
 	kcA int
 
 	pb     *PackedB // pre-packed op(B), or nil
+	src    BSource  // op(B) produced block by block, or nil
 	b      []float32
 	ldb    int
 	transB bool
@@ -43,7 +44,7 @@ func (g *call) setOptions(opt *Options) {
 
 // workspace holds per-goroutine scratch buffers.
 type workspace struct {
-	a, b, bias, tmp []float32
+	a, b, bias, tmp, fill []float32
 }
 
 var wsPool = sync.Pool{New: func() any { return new(workspace) }}
@@ -54,6 +55,35 @@ func putWorkspace(ws *workspace) { wsPool.Put(ws) }
 // minParallelWork is the multiply-add count below which a call, or a
 // chunk of one, is not split further.
 const minParallelWork = 1 << 18
+
+// maxPackedA bounds, in floats, the packed copy of A that a call makes:
+// taller A is processed in chunks of rows.
+var maxPackedA = 2 << 20
+
+// runPackingA packs op(A) in chunks of rows and runs each chunk. A chunk
+// is packed once and shared by all threads.
+func (g *call) runPackingA(ws *workspace, transA bool, a []float32, lda int) {
+	kern := g.kern
+	chunk := max(kern.mr, maxPackedA/g.k/kern.mr*kern.mr)
+	for i0 := 0; i0 < g.m; i0 += chunk {
+		h := *g
+		h.m = min(chunk, g.m-i0)
+		h.c = g.c[i0*g.ldc:]
+		if g.rowBias != nil {
+			h.rowBias = g.rowBias[i0:]
+		}
+		var as []float32
+		if transA {
+			as = a[i0:]
+		} else {
+			as = a[i0*lda:]
+		}
+		ws.a = grow(ws.a, packedASize(kern, h.m, g.k, g.kcA))
+		packA(kern, transA, h.m, g.k, g.kcA, as, lda, 1, ws.a)
+		h.pa = ws.a
+		h.run(ws)
+	}
+}
 
 // run computes C, split over g.par when set.
 func (g *call) run(ws *workspace) {
@@ -103,6 +133,14 @@ func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
 	if g.pb == nil && !direct {
 		ws.b = grow(ws.b, kc*roundUp(min(nc, j1-j0), nr))
 	}
+	fillLd := 0
+	if g.src != nil {
+		fillLd = min(nc, j1-j0)
+		if fillLd%1024 == 0 {
+			fillLd += 16 // rows 4 KiB apart would alias in L1
+		}
+		ws.fill = grow(ws.fill, kc*fillLd)
+	}
 	fn := kern.fn
 	if direct {
 		fn = kern.direct
@@ -120,6 +158,17 @@ func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
 			switch {
 			case g.pb != nil:
 				bblk = g.pb.data[p0*npad+jc*kb:]
+			case g.src != nil:
+				fill := ws.fill[:kb*fillLd]
+				g.src(fill, fillLd, p0, kb, jc, ncb)
+				if direct {
+					bblk = fill
+					bstep = 1
+					p.ldb = fillLd
+				} else {
+					packBBlock(nr, false, fill, fillLd, 0, kb, 0, ncb, ws.b)
+					bblk = ws.b
+				}
 			case direct:
 				bblk = g.b[p0*g.ldb+jc:]
 				bstep = 1
@@ -149,6 +198,18 @@ func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
 				ap := &ablk[(i-i0)*kb]
 				rows := min(mr, i1-i)
 				p.rows = uint32(rows)
+				fn := fn
+				if rows < mr && !noShort {
+					for _, s := range kern.short {
+						if rows <= s.h {
+							fn = s.fn
+							if direct {
+								fn = s.direct
+							}
+							break
+						}
+					}
+				}
 				if p.flags&flagRowBias != 0 {
 					p.rowBias = &g.rowBias[i]
 				}
@@ -180,10 +241,11 @@ func (g *call) useDirect() bool {
 
 // directMaxM is the largest M for which B is read in place: packing B
 // pays off only when each B panel is reused by enough A panels.
-var directMaxM = 256
+var directMaxM = 1024
 
-// Test hooks forcing one B path.
-var forcePack, forceDirect bool
+// Test hooks forcing one B path, or the full-height kernel for short
+// panels.
+var forcePack, forceDirect, noShort bool
 
 // laneMasks returns the AVX-512 store masks for the first cols columns of
 // a 32-wide tile.

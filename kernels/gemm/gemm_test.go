@@ -11,9 +11,9 @@ import (
 
 // variant is a kernel and a B path to test.
 type variant struct {
-	name                   string
-	kern                   *microKernel
-	forcePack, forceDirect bool
+	name                            string
+	kern                            *microKernel
+	forcePack, forceDirect, noShort bool
 }
 
 // variants returns every kernel this machine can run, with each of its B
@@ -25,15 +25,18 @@ func variants() []variant {
 		if k.direct != nil {
 			vs = append(vs, variant{name: k.name + "_directB", kern: k, forceDirect: true})
 		}
+		if k.short != nil {
+			vs = append(vs, variant{name: k.name + "_noshort", kern: k, noShort: true})
+		}
 	}
 	return vs
 }
 
 // withVariant runs f with v's kernel and B path.
 func withVariant(v variant, f func()) {
-	oldP, oldD := forcePack, forceDirect
-	forcePack, forceDirect = v.forcePack, v.forceDirect
-	defer func() { forcePack, forceDirect = oldP, oldD }()
+	oldP, oldD, oldS := forcePack, forceDirect, noShort
+	forcePack, forceDirect, noShort = v.forcePack, v.forceDirect, v.noShort
+	defer func() { forcePack, forceDirect, noShort = oldP, oldD, oldS }()
 	withKernel(v.kern, f)
 }
 
@@ -145,6 +148,7 @@ const (
 	modeEx
 	modePackedA
 	modePackedB
+	modeSource
 )
 
 // goParallel is a ParallelFor that runs chunks on goroutines.
@@ -207,6 +211,39 @@ func check(t *testing.T, rng *rand.Rand, tc testCase, md mode, par ParallelFor) 
 	case modePackedB:
 		pb := PackB(tc.transB, tc.k, tc.n, B.s(), B.ld)
 		SgemmPackedB(tc.transA, tc.m, tc.n, tc.k, tc.alpha, A.s(), A.ld, pb, tc.beta, C.s(), C.ld, opt)
+	case modeSource:
+		pa := PackA(tc.transA, tc.m, tc.k, A.s(), A.ld)
+		var mu sync.Mutex
+		covered := make([]int, tc.k*tc.n)
+		src := func(dst []float32, ld, p0, kb, j0, nc int) {
+			if p0 < 0 || kb < 1 || p0+kb > tc.k || j0 < 0 || nc < 1 || j0+nc > tc.n || ld < nc || len(dst) < (kb-1)*ld+nc {
+				t.Errorf("BSource called with ld=%d p0=%d kb=%d j0=%d nc=%d len=%d", ld, p0, kb, j0, nc, len(dst))
+				return
+			}
+			for p := 0; p < kb; p++ {
+				for j := 0; j < nc; j++ {
+					dst[p*ld+j] = float32(bOf(p0+p, j0+j))
+				}
+				for j := nc; j < ld && p*ld+j < len(dst); j++ {
+					dst[p*ld+j] = nan32 // scratch must not be read
+				}
+			}
+			mu.Lock()
+			for p := p0; p < p0+kb; p++ {
+				for j := j0; j < j0+nc; j++ {
+					covered[p*tc.n+j]++
+				}
+			}
+			mu.Unlock()
+		}
+		SgemmPackedASource(tc.m, tc.n, tc.k, tc.alpha, pa, src, tc.beta, C.s(), C.ld, opt)
+		if tc.m > 0 && tc.k > 0 {
+			for i, c := range covered {
+				if c == 0 || (par == nil && c != 1) {
+					t.Fatalf("%v: BSource covered B[%d,%d] %d times", tc, i/tc.n, i%tc.n, c)
+				}
+			}
+		}
 	}
 	bad := 0
 	for idx, got := range C.buf {
@@ -252,7 +289,7 @@ func check(t *testing.T, rng *rand.Rand, tc testCase, md mode, par ParallelFor) 
 
 // edgeSizes returns sizes around the multiples of unit and around limit.
 func edgeSizes(unit, limit int) []int {
-	s := []int{1, 2, unit - 1, unit, unit + 1, 2*unit - 1, 2*unit + 3}
+	s := []int{1, 2, unit / 3, unit/3 + 1, unit / 2, unit - 1, unit, unit + 1, unit + unit*2/3, 2*unit - 1, 2*unit + 3}
 	if limit > 0 {
 		s = append(s, limit-1, limit, limit+1, 2*limit+unit-1)
 	}
@@ -310,13 +347,13 @@ func TestEdges(t *testing.T) {
 							case 2:
 								tc.alpha, tc.beta = 1.5, 0.25
 							}
-							check(t, rng, tc, mode(rng.IntN(4)), nil)
+							check(t, rng, tc, mode(rng.IntN(5)), nil)
 						}
 					}
 				}
 				// K around the block size, where C is loaded back.
 				for _, k := range edgeSizes(8, kern.kc) {
-					for _, md := range []mode{modeSgemm, modePackedA, modePackedB} {
+					for _, md := range []mode{modeSgemm, modePackedA, modePackedB, modeSource} {
 						tc := testCase{m: kern.mr + 1, n: kern.nr + 3, k: k, alpha: 0.75, beta: float32(rng.IntN(2)),
 							transA: rng.IntN(2) == 0, transB: rng.IntN(2) == 0, offA: 1, offB: 3, padC: 1}
 						check(t, rng, tc, md, nil)
@@ -345,7 +382,7 @@ func TestRandom(t *testing.T) {
 						alpha: []float32{1, -1, 0.5, 2}[rng.IntN(4)], beta: []float32{0, 1, -0.5}[rng.IntN(3)],
 						padA: rng.IntN(4), padB: rng.IntN(4), padC: rng.IntN(4), offA: rng.IntN(7), offB: rng.IntN(7),
 					}
-					md := mode(rng.IntN(4))
+					md := mode(rng.IntN(5))
 					if md != modeSgemm {
 						tc.ep = randomEpilogue(rng, tc.m, tc.n)
 					}
@@ -389,7 +426,7 @@ func TestEpilogue(t *testing.T) {
 				rng := rand.New(rand.NewPCG(3, 3))
 				for _, k := range []int{1, 9, kern.kc + 5} {
 					for _, act := range []Activation{ActNone, ActReLU, ActClip} {
-						for _, md := range []mode{modeEx, modePackedA, modePackedB} {
+						for _, md := range []mode{modeEx, modePackedA, modePackedB, modeSource} {
 							for _, beta := range []float32{0, 0.5} {
 								m, n := 2*kern.mr+1, 2*kern.nr+5
 								ep := randomEpilogue(rng, m, n)
@@ -414,7 +451,7 @@ func TestParallel(t *testing.T) {
 				rng := rand.New(rand.NewPCG(4, 4))
 				shapes := [][3]int{{64, 300, 70}, {200, 17, 300}, {97, 1000, 13}, {33, 129, kern.kc + 3}}
 				for _, s := range shapes {
-					for _, md := range []mode{modeSgemm, modeEx, modePackedA, modePackedB} {
+					for _, md := range []mode{modeSgemm, modeEx, modePackedA, modePackedB, modeSource} {
 						tc := testCase{m: s[0], n: s[1], k: s[2], alpha: 1, beta: 0.5, padC: 2, offA: 3, offB: 1,
 							ep: randomEpilogue(rng, s[0], s[1])}
 						if md == modeSgemm {
@@ -438,6 +475,7 @@ func TestZeroSizes(t *testing.T) {
 			tc.ep = randomEpilogue(rng, s[0], s[1])
 			check(t, rng, tc, modePackedA, nil)
 			check(t, rng, tc, modePackedB, nil)
+			check(t, rng, tc, modeSource, nil)
 		}
 	}
 }
@@ -466,6 +504,59 @@ func TestMatchesRef(t *testing.T) {
 		for i := range c1 {
 			if d := math.Abs(float64(c1[i] - c2[i])); d > 1e-4*float64(k) {
 				t.Fatalf("%v: element %d: %g vs ref %g", s, i, c1[i], c2[i])
+			}
+		}
+	}
+}
+
+// TestChunkedA forces Sgemm and SgemmPackedB to pack A in several chunks
+// of rows.
+func TestChunkedA(t *testing.T) {
+	old := maxPackedA
+	defer func() { maxPackedA = old }()
+	for _, v := range variants() {
+		t.Run(v.name, func(t *testing.T) {
+			withVariant(v, func() {
+				rng := rand.New(rand.NewPCG(7, 7))
+				for it := 0; it < 20; it++ {
+					tc := testCase{m: 1 + rng.IntN(100), n: 1 + rng.IntN(70), k: 1 + rng.IntN(50),
+						transA: rng.IntN(2) == 0, transB: rng.IntN(2) == 0, alpha: 1.5, beta: 0.5, offA: 1, padA: 2, padC: 1}
+					tc.ep = randomEpilogue(rng, tc.m, tc.n)
+					maxPackedA = (1 + rng.IntN(3)) * v.kern.mr * tc.k
+					md := []mode{modeSgemm, modeEx, modePackedB}[rng.IntN(3)]
+					if md == modeSgemm {
+						tc.ep = Epilogue{}
+					}
+					check(t, rng, tc, md, nil)
+				}
+			})
+		})
+	}
+}
+
+// TestIm2colBlock checks the benchmark's block im2col (a model for Conv
+// callers of SgemmPackedASource) against the direct definition.
+func TestIm2colBlock(t *testing.T) {
+	const cin, h, w = 3, 5, 7
+	rng := rand.New(rand.NewPCG(8, 8))
+	x := randSlice(rng, cin*h*w)
+	k, n := cin*9, h*w
+	for _, blk := range [][4]int{{0, k, 0, n}, {4, 9, 3, 20}, {10, 1, 6, 1}, {26, 1, 34, 1}} {
+		p0, kb, j0, nc := blk[0], blk[1], blk[2], blk[3]
+		ld := nc + 3
+		dst := make([]float32, kb*ld)
+		im2colBlock(x, h, w, dst, ld, p0, kb, j0, nc)
+		for p := p0; p < p0+kb; p++ {
+			ci, ky, kx := p/9, p%9/3, p%3
+			for j := j0; j < j0+nc; j++ {
+				iy, ix := j/w+ky-1, j%w+kx-1
+				want := float32(0)
+				if iy >= 0 && iy < h && ix >= 0 && ix < w {
+					want = x[ci*h*w+iy*w+ix]
+				}
+				if got := dst[(p-p0)*ld+j-j0]; got != want {
+					t.Fatalf("block %v: [%d,%d] = %g, want %g", blk, p, j, got, want)
+				}
 			}
 		}
 	}

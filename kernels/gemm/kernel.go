@@ -25,6 +25,16 @@ type microKernel struct {
 	// p.ldb, partial rows masked), which saves packing B when it would be
 	// used by few A panels.
 	direct func(k int, a, b, c *float32, ldc int, p *kparams)
+	// short lists cheaper variants, by increasing height, that compute
+	// only the first h rows of an A panel: used for panels with rows ≤ h
+	// (the last panel of M, and small M such as a batch-1 Gemm).
+	short []shortKernel
+}
+
+// shortKernel is a variant of a micro-kernel for short panels.
+type shortKernel struct {
+	h          int
+	fn, direct func(k int, a, b, c *float32, ldc int, p *kparams)
 }
 
 // activeKernel is the micro-kernel used by new calls and new packings,
@@ -47,9 +57,11 @@ func sgemmKernelGo4x4(k int, a, b, c *float32, ldc int, p *kparams) {
 	var c10, c11, c12, c13 float32
 	var c20, c21, c22, c23 float32
 	var c30, c31, c32, c33 float32
-	for len(as) >= mr && len(bs) >= nr {
-		a0, a1, a2, a3 := as[0], as[1], as[2], as[3]
-		b0, b1, b2, b3 := bs[0], bs[1], bs[2], bs[3]
+	for p := 0; p < k; p++ {
+		av := (*[mr]float32)(as[p*mr:])
+		bv := (*[nr]float32)(bs[p*nr:])
+		a0, a1, a2, a3 := av[0], av[1], av[2], av[3]
+		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
 		c00 += a0 * b0
 		c01 += a0 * b1
 		c02 += a0 * b2
@@ -66,7 +78,6 @@ func sgemmKernelGo4x4(k int, a, b, c *float32, ldc int, p *kparams) {
 		c31 += a3 * b1
 		c32 += a3 * b2
 		c33 += a3 * b3
-		as, bs = as[mr:], bs[nr:]
 	}
 	acc := [mr * nr]float32{
 		c00, c01, c02, c03,

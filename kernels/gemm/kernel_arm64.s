@@ -418,3 +418,485 @@ neon_store:
 	VST1 [V22.S4, V23.S4], (R9)
 neon_done:
 	RET
+
+// func sgemmKernelNEONR8(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+//
+// 8×8 tile: C[0:rows, 0:8] = epilogue(alpha * A·B + beta * C).
+// Registers: R0 = packed A (12 floats per k), R1 = packed B (8 floats per
+// k), R3 = k, R2 = C, R4 = ldc in bytes, R5 = p, V0-V15 accumulators,
+// V24/V25 the B row, V26-V28 the A column, V29 epilogue scratch.
+TEXT ·sgemmKernelNEONR8(SB), NOSPLIT, $0-48
+	MOVD k+0(FP), R3
+	MOVD a+8(FP), R0
+	MOVD b+16(FP), R1
+	MOVD c+24(FP), R2
+	MOVD ldc+32(FP), R4
+	MOVD p+40(FP), R5
+	LSL $2, R4, R4
+
+	// Clear the accumulators.
+	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
+	VEOR V2.B16, V2.B16, V2.B16
+	VEOR V3.B16, V3.B16, V3.B16
+	VEOR V4.B16, V4.B16, V4.B16
+	VEOR V5.B16, V5.B16, V5.B16
+	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+	VEOR V8.B16, V8.B16, V8.B16
+	VEOR V9.B16, V9.B16, V9.B16
+	VEOR V10.B16, V10.B16, V10.B16
+	VEOR V11.B16, V11.B16, V11.B16
+	VEOR V12.B16, V12.B16, V12.B16
+	VEOR V13.B16, V13.B16, V13.B16
+	VEOR V14.B16, V14.B16, V14.B16
+	VEOR V15.B16, V15.B16, V15.B16
+
+	// K loop, unrolled twice.
+	LSR $1, R3, R6
+	CBZ R6, neonr8_tail
+neonr8_loop:
+	VLD1.P 32(R1), [V24.S4, V25.S4]
+	VLD1.P 48(R0), [V26.S4, V27.S4, V28.S4]
+	WORD $0x4f9a1300 // FMLA V0.4S, V24.4S, V26.S[0]
+	WORD $0x4f9a1321 // FMLA V1.4S, V25.4S, V26.S[0]
+	WORD $0x4fba1302 // FMLA V2.4S, V24.4S, V26.S[1]
+	WORD $0x4fba1323 // FMLA V3.4S, V25.4S, V26.S[1]
+	WORD $0x4f9a1b04 // FMLA V4.4S, V24.4S, V26.S[2]
+	WORD $0x4f9a1b25 // FMLA V5.4S, V25.4S, V26.S[2]
+	WORD $0x4fba1b06 // FMLA V6.4S, V24.4S, V26.S[3]
+	WORD $0x4fba1b27 // FMLA V7.4S, V25.4S, V26.S[3]
+	WORD $0x4f9b1308 // FMLA V8.4S, V24.4S, V27.S[0]
+	WORD $0x4f9b1329 // FMLA V9.4S, V25.4S, V27.S[0]
+	WORD $0x4fbb130a // FMLA V10.4S, V24.4S, V27.S[1]
+	WORD $0x4fbb132b // FMLA V11.4S, V25.4S, V27.S[1]
+	WORD $0x4f9b1b0c // FMLA V12.4S, V24.4S, V27.S[2]
+	WORD $0x4f9b1b2d // FMLA V13.4S, V25.4S, V27.S[2]
+	WORD $0x4fbb1b0e // FMLA V14.4S, V24.4S, V27.S[3]
+	WORD $0x4fbb1b2f // FMLA V15.4S, V25.4S, V27.S[3]
+	VLD1.P 32(R1), [V24.S4, V25.S4]
+	VLD1.P 48(R0), [V26.S4, V27.S4, V28.S4]
+	WORD $0x4f9a1300 // FMLA V0.4S, V24.4S, V26.S[0]
+	WORD $0x4f9a1321 // FMLA V1.4S, V25.4S, V26.S[0]
+	WORD $0x4fba1302 // FMLA V2.4S, V24.4S, V26.S[1]
+	WORD $0x4fba1323 // FMLA V3.4S, V25.4S, V26.S[1]
+	WORD $0x4f9a1b04 // FMLA V4.4S, V24.4S, V26.S[2]
+	WORD $0x4f9a1b25 // FMLA V5.4S, V25.4S, V26.S[2]
+	WORD $0x4fba1b06 // FMLA V6.4S, V24.4S, V26.S[3]
+	WORD $0x4fba1b27 // FMLA V7.4S, V25.4S, V26.S[3]
+	WORD $0x4f9b1308 // FMLA V8.4S, V24.4S, V27.S[0]
+	WORD $0x4f9b1329 // FMLA V9.4S, V25.4S, V27.S[0]
+	WORD $0x4fbb130a // FMLA V10.4S, V24.4S, V27.S[1]
+	WORD $0x4fbb132b // FMLA V11.4S, V25.4S, V27.S[1]
+	WORD $0x4f9b1b0c // FMLA V12.4S, V24.4S, V27.S[2]
+	WORD $0x4f9b1b2d // FMLA V13.4S, V25.4S, V27.S[2]
+	WORD $0x4fbb1b0e // FMLA V14.4S, V24.4S, V27.S[3]
+	WORD $0x4fbb1b2f // FMLA V15.4S, V25.4S, V27.S[3]
+	SUBS $1, R6, R6
+	BNE neonr8_loop
+neonr8_tail:
+	TBZ $0, R3, neonr8_post
+	VLD1.P 32(R1), [V24.S4, V25.S4]
+	VLD1.P 48(R0), [V26.S4, V27.S4, V28.S4]
+	WORD $0x4f9a1300 // FMLA V0.4S, V24.4S, V26.S[0]
+	WORD $0x4f9a1321 // FMLA V1.4S, V25.4S, V26.S[0]
+	WORD $0x4fba1302 // FMLA V2.4S, V24.4S, V26.S[1]
+	WORD $0x4fba1323 // FMLA V3.4S, V25.4S, V26.S[1]
+	WORD $0x4f9a1b04 // FMLA V4.4S, V24.4S, V26.S[2]
+	WORD $0x4f9a1b25 // FMLA V5.4S, V25.4S, V26.S[2]
+	WORD $0x4fba1b06 // FMLA V6.4S, V24.4S, V26.S[3]
+	WORD $0x4fba1b27 // FMLA V7.4S, V25.4S, V26.S[3]
+	WORD $0x4f9b1308 // FMLA V8.4S, V24.4S, V27.S[0]
+	WORD $0x4f9b1329 // FMLA V9.4S, V25.4S, V27.S[0]
+	WORD $0x4fbb130a // FMLA V10.4S, V24.4S, V27.S[1]
+	WORD $0x4fbb132b // FMLA V11.4S, V25.4S, V27.S[1]
+	WORD $0x4f9b1b0c // FMLA V12.4S, V24.4S, V27.S[2]
+	WORD $0x4f9b1b2d // FMLA V13.4S, V25.4S, V27.S[2]
+	WORD $0x4fbb1b0e // FMLA V14.4S, V24.4S, V27.S[3]
+	WORD $0x4fbb1b2f // FMLA V15.4S, V25.4S, V27.S[3]
+neonr8_post:
+	MOVWU 16(R5), R6 // flags
+	MOVWU 20(R5), R7 // rows
+
+	// acc *= alpha
+	TBZ $0, R6, neonr8_beta
+	ADD $32, R5, R8
+	VLD1R (R8), [V29.S4]
+	WORD $0x6e3ddc00 // FMUL V0.4S, V0.4S, V29.4S
+	WORD $0x6e3ddc21 // FMUL V1.4S, V1.4S, V29.4S
+	WORD $0x6e3ddc42 // FMUL V2.4S, V2.4S, V29.4S
+	WORD $0x6e3ddc63 // FMUL V3.4S, V3.4S, V29.4S
+	WORD $0x6e3ddc84 // FMUL V4.4S, V4.4S, V29.4S
+	WORD $0x6e3ddca5 // FMUL V5.4S, V5.4S, V29.4S
+	WORD $0x6e3ddcc6 // FMUL V6.4S, V6.4S, V29.4S
+	WORD $0x6e3ddce7 // FMUL V7.4S, V7.4S, V29.4S
+	WORD $0x6e3ddd08 // FMUL V8.4S, V8.4S, V29.4S
+	WORD $0x6e3ddd29 // FMUL V9.4S, V9.4S, V29.4S
+	WORD $0x6e3ddd4a // FMUL V10.4S, V10.4S, V29.4S
+	WORD $0x6e3ddd6b // FMUL V11.4S, V11.4S, V29.4S
+	WORD $0x6e3ddd8c // FMUL V12.4S, V12.4S, V29.4S
+	WORD $0x6e3dddad // FMUL V13.4S, V13.4S, V29.4S
+	WORD $0x6e3dddce // FMUL V14.4S, V14.4S, V29.4S
+	WORD $0x6e3dddef // FMUL V15.4S, V15.4S, V29.4S
+neonr8_beta:
+
+	// acc += beta * C, for the stored rows only.
+	TBZ $1, R6, neonr8_rowbias
+	ADD $36, R5, R8
+	VLD1R (R8), [V29.S4]
+	MOVD R2, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf00 // FMLA V0.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf21 // FMLA V1.4S, V25.4S, V29.4S
+	CMP $1, R7
+	BLE neonr8_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf02 // FMLA V2.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf23 // FMLA V3.4S, V25.4S, V29.4S
+	CMP $2, R7
+	BLE neonr8_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf04 // FMLA V4.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf25 // FMLA V5.4S, V25.4S, V29.4S
+	CMP $3, R7
+	BLE neonr8_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf06 // FMLA V6.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf27 // FMLA V7.4S, V25.4S, V29.4S
+	CMP $4, R7
+	BLE neonr8_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf08 // FMLA V8.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf29 // FMLA V9.4S, V25.4S, V29.4S
+	CMP $5, R7
+	BLE neonr8_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf0a // FMLA V10.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf2b // FMLA V11.4S, V25.4S, V29.4S
+	CMP $6, R7
+	BLE neonr8_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf0c // FMLA V12.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf2d // FMLA V13.4S, V25.4S, V29.4S
+	CMP $7, R7
+	BLE neonr8_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf0e // FMLA V14.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf2f // FMLA V15.4S, V25.4S, V29.4S
+neonr8_rowbias:
+
+	// acc += rowBias[r] (padded to whole panels by the driver).
+	TBZ $2, R6, neonr8_colbias
+	MOVD 0(R5), R8
+	VLD1 (R8), [V26.S4, V27.S4, V28.S4]
+	VDUP V26.S[0], V29.S4
+	WORD $0x4e3dd400 // FADD V0.4S, V0.4S, V29.4S
+	WORD $0x4e3dd421 // FADD V1.4S, V1.4S, V29.4S
+	VDUP V26.S[1], V29.S4
+	WORD $0x4e3dd442 // FADD V2.4S, V2.4S, V29.4S
+	WORD $0x4e3dd463 // FADD V3.4S, V3.4S, V29.4S
+	VDUP V26.S[2], V29.S4
+	WORD $0x4e3dd484 // FADD V4.4S, V4.4S, V29.4S
+	WORD $0x4e3dd4a5 // FADD V5.4S, V5.4S, V29.4S
+	VDUP V26.S[3], V29.S4
+	WORD $0x4e3dd4c6 // FADD V6.4S, V6.4S, V29.4S
+	WORD $0x4e3dd4e7 // FADD V7.4S, V7.4S, V29.4S
+	VDUP V27.S[0], V29.S4
+	WORD $0x4e3dd508 // FADD V8.4S, V8.4S, V29.4S
+	WORD $0x4e3dd529 // FADD V9.4S, V9.4S, V29.4S
+	VDUP V27.S[1], V29.S4
+	WORD $0x4e3dd54a // FADD V10.4S, V10.4S, V29.4S
+	WORD $0x4e3dd56b // FADD V11.4S, V11.4S, V29.4S
+	VDUP V27.S[2], V29.S4
+	WORD $0x4e3dd58c // FADD V12.4S, V12.4S, V29.4S
+	WORD $0x4e3dd5ad // FADD V13.4S, V13.4S, V29.4S
+	VDUP V27.S[3], V29.S4
+	WORD $0x4e3dd5ce // FADD V14.4S, V14.4S, V29.4S
+	WORD $0x4e3dd5ef // FADD V15.4S, V15.4S, V29.4S
+neonr8_colbias:
+
+	// acc += colBias[j] (whole tiles only).
+	TBZ $3, R6, neonr8_clip
+	MOVD 8(R5), R8
+	VLD1 (R8), [V24.S4, V25.S4]
+	WORD $0x4e38d400 // FADD V0.4S, V0.4S, V24.4S
+	WORD $0x4e39d421 // FADD V1.4S, V1.4S, V25.4S
+	WORD $0x4e38d442 // FADD V2.4S, V2.4S, V24.4S
+	WORD $0x4e39d463 // FADD V3.4S, V3.4S, V25.4S
+	WORD $0x4e38d484 // FADD V4.4S, V4.4S, V24.4S
+	WORD $0x4e39d4a5 // FADD V5.4S, V5.4S, V25.4S
+	WORD $0x4e38d4c6 // FADD V6.4S, V6.4S, V24.4S
+	WORD $0x4e39d4e7 // FADD V7.4S, V7.4S, V25.4S
+	WORD $0x4e38d508 // FADD V8.4S, V8.4S, V24.4S
+	WORD $0x4e39d529 // FADD V9.4S, V9.4S, V25.4S
+	WORD $0x4e38d54a // FADD V10.4S, V10.4S, V24.4S
+	WORD $0x4e39d56b // FADD V11.4S, V11.4S, V25.4S
+	WORD $0x4e38d58c // FADD V12.4S, V12.4S, V24.4S
+	WORD $0x4e39d5ad // FADD V13.4S, V13.4S, V25.4S
+	WORD $0x4e38d5ce // FADD V14.4S, V14.4S, V24.4S
+	WORD $0x4e39d5ef // FADD V15.4S, V15.4S, V25.4S
+neonr8_clip:
+
+	// acc = min(max(acc, lo), hi); FMAX/FMIN propagate NaN.
+	TBZ $4, R6, neonr8_store
+	ADD $40, R5, R8
+	VLD1R (R8), [V24.S4]
+	ADD $44, R5, R8
+	VLD1R (R8), [V25.S4]
+	WORD $0x4e38f400 // FMAX V0.4S, V0.4S, V24.4S
+	WORD $0x4eb9f400 // FMIN V0.4S, V0.4S, V25.4S
+	WORD $0x4e38f421 // FMAX V1.4S, V1.4S, V24.4S
+	WORD $0x4eb9f421 // FMIN V1.4S, V1.4S, V25.4S
+	WORD $0x4e38f442 // FMAX V2.4S, V2.4S, V24.4S
+	WORD $0x4eb9f442 // FMIN V2.4S, V2.4S, V25.4S
+	WORD $0x4e38f463 // FMAX V3.4S, V3.4S, V24.4S
+	WORD $0x4eb9f463 // FMIN V3.4S, V3.4S, V25.4S
+	WORD $0x4e38f484 // FMAX V4.4S, V4.4S, V24.4S
+	WORD $0x4eb9f484 // FMIN V4.4S, V4.4S, V25.4S
+	WORD $0x4e38f4a5 // FMAX V5.4S, V5.4S, V24.4S
+	WORD $0x4eb9f4a5 // FMIN V5.4S, V5.4S, V25.4S
+	WORD $0x4e38f4c6 // FMAX V6.4S, V6.4S, V24.4S
+	WORD $0x4eb9f4c6 // FMIN V6.4S, V6.4S, V25.4S
+	WORD $0x4e38f4e7 // FMAX V7.4S, V7.4S, V24.4S
+	WORD $0x4eb9f4e7 // FMIN V7.4S, V7.4S, V25.4S
+	WORD $0x4e38f508 // FMAX V8.4S, V8.4S, V24.4S
+	WORD $0x4eb9f508 // FMIN V8.4S, V8.4S, V25.4S
+	WORD $0x4e38f529 // FMAX V9.4S, V9.4S, V24.4S
+	WORD $0x4eb9f529 // FMIN V9.4S, V9.4S, V25.4S
+	WORD $0x4e38f54a // FMAX V10.4S, V10.4S, V24.4S
+	WORD $0x4eb9f54a // FMIN V10.4S, V10.4S, V25.4S
+	WORD $0x4e38f56b // FMAX V11.4S, V11.4S, V24.4S
+	WORD $0x4eb9f56b // FMIN V11.4S, V11.4S, V25.4S
+	WORD $0x4e38f58c // FMAX V12.4S, V12.4S, V24.4S
+	WORD $0x4eb9f58c // FMIN V12.4S, V12.4S, V25.4S
+	WORD $0x4e38f5ad // FMAX V13.4S, V13.4S, V24.4S
+	WORD $0x4eb9f5ad // FMIN V13.4S, V13.4S, V25.4S
+	WORD $0x4e38f5ce // FMAX V14.4S, V14.4S, V24.4S
+	WORD $0x4eb9f5ce // FMIN V14.4S, V14.4S, V25.4S
+	WORD $0x4e38f5ef // FMAX V15.4S, V15.4S, V24.4S
+	WORD $0x4eb9f5ef // FMIN V15.4S, V15.4S, V25.4S
+neonr8_store:
+
+	// Store the first rows rows.
+	MOVD R2, R9
+	VST1 [V0.S4, V1.S4], (R9)
+	CMP $1, R7
+	BLE neonr8_done
+	ADD R4, R9, R9
+	VST1 [V2.S4, V3.S4], (R9)
+	CMP $2, R7
+	BLE neonr8_done
+	ADD R4, R9, R9
+	VST1 [V4.S4, V5.S4], (R9)
+	CMP $3, R7
+	BLE neonr8_done
+	ADD R4, R9, R9
+	VST1 [V6.S4, V7.S4], (R9)
+	CMP $4, R7
+	BLE neonr8_done
+	ADD R4, R9, R9
+	VST1 [V8.S4, V9.S4], (R9)
+	CMP $5, R7
+	BLE neonr8_done
+	ADD R4, R9, R9
+	VST1 [V10.S4, V11.S4], (R9)
+	CMP $6, R7
+	BLE neonr8_done
+	ADD R4, R9, R9
+	VST1 [V12.S4, V13.S4], (R9)
+	CMP $7, R7
+	BLE neonr8_done
+	ADD R4, R9, R9
+	VST1 [V14.S4, V15.S4], (R9)
+neonr8_done:
+	RET
+
+// func sgemmKernelNEONR4(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+//
+// 4×8 tile: C[0:rows, 0:8] = epilogue(alpha * A·B + beta * C).
+// Registers: R0 = packed A (12 floats per k), R1 = packed B (8 floats per
+// k), R3 = k, R2 = C, R4 = ldc in bytes, R5 = p, V0-V7 accumulators,
+// V24/V25 the B row, V26-V28 the A column, V29 epilogue scratch.
+TEXT ·sgemmKernelNEONR4(SB), NOSPLIT, $0-48
+	MOVD k+0(FP), R3
+	MOVD a+8(FP), R0
+	MOVD b+16(FP), R1
+	MOVD c+24(FP), R2
+	MOVD ldc+32(FP), R4
+	MOVD p+40(FP), R5
+	LSL $2, R4, R4
+
+	// Clear the accumulators.
+	VEOR V0.B16, V0.B16, V0.B16
+	VEOR V1.B16, V1.B16, V1.B16
+	VEOR V2.B16, V2.B16, V2.B16
+	VEOR V3.B16, V3.B16, V3.B16
+	VEOR V4.B16, V4.B16, V4.B16
+	VEOR V5.B16, V5.B16, V5.B16
+	VEOR V6.B16, V6.B16, V6.B16
+	VEOR V7.B16, V7.B16, V7.B16
+
+	// K loop, unrolled twice.
+	LSR $1, R3, R6
+	CBZ R6, neonr4_tail
+neonr4_loop:
+	VLD1.P 32(R1), [V24.S4, V25.S4]
+	VLD1.P 48(R0), [V26.S4, V27.S4, V28.S4]
+	WORD $0x4f9a1300 // FMLA V0.4S, V24.4S, V26.S[0]
+	WORD $0x4f9a1321 // FMLA V1.4S, V25.4S, V26.S[0]
+	WORD $0x4fba1302 // FMLA V2.4S, V24.4S, V26.S[1]
+	WORD $0x4fba1323 // FMLA V3.4S, V25.4S, V26.S[1]
+	WORD $0x4f9a1b04 // FMLA V4.4S, V24.4S, V26.S[2]
+	WORD $0x4f9a1b25 // FMLA V5.4S, V25.4S, V26.S[2]
+	WORD $0x4fba1b06 // FMLA V6.4S, V24.4S, V26.S[3]
+	WORD $0x4fba1b27 // FMLA V7.4S, V25.4S, V26.S[3]
+	VLD1.P 32(R1), [V24.S4, V25.S4]
+	VLD1.P 48(R0), [V26.S4, V27.S4, V28.S4]
+	WORD $0x4f9a1300 // FMLA V0.4S, V24.4S, V26.S[0]
+	WORD $0x4f9a1321 // FMLA V1.4S, V25.4S, V26.S[0]
+	WORD $0x4fba1302 // FMLA V2.4S, V24.4S, V26.S[1]
+	WORD $0x4fba1323 // FMLA V3.4S, V25.4S, V26.S[1]
+	WORD $0x4f9a1b04 // FMLA V4.4S, V24.4S, V26.S[2]
+	WORD $0x4f9a1b25 // FMLA V5.4S, V25.4S, V26.S[2]
+	WORD $0x4fba1b06 // FMLA V6.4S, V24.4S, V26.S[3]
+	WORD $0x4fba1b27 // FMLA V7.4S, V25.4S, V26.S[3]
+	SUBS $1, R6, R6
+	BNE neonr4_loop
+neonr4_tail:
+	TBZ $0, R3, neonr4_post
+	VLD1.P 32(R1), [V24.S4, V25.S4]
+	VLD1.P 48(R0), [V26.S4, V27.S4, V28.S4]
+	WORD $0x4f9a1300 // FMLA V0.4S, V24.4S, V26.S[0]
+	WORD $0x4f9a1321 // FMLA V1.4S, V25.4S, V26.S[0]
+	WORD $0x4fba1302 // FMLA V2.4S, V24.4S, V26.S[1]
+	WORD $0x4fba1323 // FMLA V3.4S, V25.4S, V26.S[1]
+	WORD $0x4f9a1b04 // FMLA V4.4S, V24.4S, V26.S[2]
+	WORD $0x4f9a1b25 // FMLA V5.4S, V25.4S, V26.S[2]
+	WORD $0x4fba1b06 // FMLA V6.4S, V24.4S, V26.S[3]
+	WORD $0x4fba1b27 // FMLA V7.4S, V25.4S, V26.S[3]
+neonr4_post:
+	MOVWU 16(R5), R6 // flags
+	MOVWU 20(R5), R7 // rows
+
+	// acc *= alpha
+	TBZ $0, R6, neonr4_beta
+	ADD $32, R5, R8
+	VLD1R (R8), [V29.S4]
+	WORD $0x6e3ddc00 // FMUL V0.4S, V0.4S, V29.4S
+	WORD $0x6e3ddc21 // FMUL V1.4S, V1.4S, V29.4S
+	WORD $0x6e3ddc42 // FMUL V2.4S, V2.4S, V29.4S
+	WORD $0x6e3ddc63 // FMUL V3.4S, V3.4S, V29.4S
+	WORD $0x6e3ddc84 // FMUL V4.4S, V4.4S, V29.4S
+	WORD $0x6e3ddca5 // FMUL V5.4S, V5.4S, V29.4S
+	WORD $0x6e3ddcc6 // FMUL V6.4S, V6.4S, V29.4S
+	WORD $0x6e3ddce7 // FMUL V7.4S, V7.4S, V29.4S
+neonr4_beta:
+
+	// acc += beta * C, for the stored rows only.
+	TBZ $1, R6, neonr4_rowbias
+	ADD $36, R5, R8
+	VLD1R (R8), [V29.S4]
+	MOVD R2, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf00 // FMLA V0.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf21 // FMLA V1.4S, V25.4S, V29.4S
+	CMP $1, R7
+	BLE neonr4_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf02 // FMLA V2.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf23 // FMLA V3.4S, V25.4S, V29.4S
+	CMP $2, R7
+	BLE neonr4_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf04 // FMLA V4.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf25 // FMLA V5.4S, V25.4S, V29.4S
+	CMP $3, R7
+	BLE neonr4_rowbias
+	ADD R4, R9, R9
+	VLD1 (R9), [V24.S4, V25.S4]
+	WORD $0x4e3dcf06 // FMLA V6.4S, V24.4S, V29.4S
+	WORD $0x4e3dcf27 // FMLA V7.4S, V25.4S, V29.4S
+neonr4_rowbias:
+
+	// acc += rowBias[r] (padded to whole panels by the driver).
+	TBZ $2, R6, neonr4_colbias
+	MOVD 0(R5), R8
+	VLD1 (R8), [V26.S4, V27.S4, V28.S4]
+	VDUP V26.S[0], V29.S4
+	WORD $0x4e3dd400 // FADD V0.4S, V0.4S, V29.4S
+	WORD $0x4e3dd421 // FADD V1.4S, V1.4S, V29.4S
+	VDUP V26.S[1], V29.S4
+	WORD $0x4e3dd442 // FADD V2.4S, V2.4S, V29.4S
+	WORD $0x4e3dd463 // FADD V3.4S, V3.4S, V29.4S
+	VDUP V26.S[2], V29.S4
+	WORD $0x4e3dd484 // FADD V4.4S, V4.4S, V29.4S
+	WORD $0x4e3dd4a5 // FADD V5.4S, V5.4S, V29.4S
+	VDUP V26.S[3], V29.S4
+	WORD $0x4e3dd4c6 // FADD V6.4S, V6.4S, V29.4S
+	WORD $0x4e3dd4e7 // FADD V7.4S, V7.4S, V29.4S
+neonr4_colbias:
+
+	// acc += colBias[j] (whole tiles only).
+	TBZ $3, R6, neonr4_clip
+	MOVD 8(R5), R8
+	VLD1 (R8), [V24.S4, V25.S4]
+	WORD $0x4e38d400 // FADD V0.4S, V0.4S, V24.4S
+	WORD $0x4e39d421 // FADD V1.4S, V1.4S, V25.4S
+	WORD $0x4e38d442 // FADD V2.4S, V2.4S, V24.4S
+	WORD $0x4e39d463 // FADD V3.4S, V3.4S, V25.4S
+	WORD $0x4e38d484 // FADD V4.4S, V4.4S, V24.4S
+	WORD $0x4e39d4a5 // FADD V5.4S, V5.4S, V25.4S
+	WORD $0x4e38d4c6 // FADD V6.4S, V6.4S, V24.4S
+	WORD $0x4e39d4e7 // FADD V7.4S, V7.4S, V25.4S
+neonr4_clip:
+
+	// acc = min(max(acc, lo), hi); FMAX/FMIN propagate NaN.
+	TBZ $4, R6, neonr4_store
+	ADD $40, R5, R8
+	VLD1R (R8), [V24.S4]
+	ADD $44, R5, R8
+	VLD1R (R8), [V25.S4]
+	WORD $0x4e38f400 // FMAX V0.4S, V0.4S, V24.4S
+	WORD $0x4eb9f400 // FMIN V0.4S, V0.4S, V25.4S
+	WORD $0x4e38f421 // FMAX V1.4S, V1.4S, V24.4S
+	WORD $0x4eb9f421 // FMIN V1.4S, V1.4S, V25.4S
+	WORD $0x4e38f442 // FMAX V2.4S, V2.4S, V24.4S
+	WORD $0x4eb9f442 // FMIN V2.4S, V2.4S, V25.4S
+	WORD $0x4e38f463 // FMAX V3.4S, V3.4S, V24.4S
+	WORD $0x4eb9f463 // FMIN V3.4S, V3.4S, V25.4S
+	WORD $0x4e38f484 // FMAX V4.4S, V4.4S, V24.4S
+	WORD $0x4eb9f484 // FMIN V4.4S, V4.4S, V25.4S
+	WORD $0x4e38f4a5 // FMAX V5.4S, V5.4S, V24.4S
+	WORD $0x4eb9f4a5 // FMIN V5.4S, V5.4S, V25.4S
+	WORD $0x4e38f4c6 // FMAX V6.4S, V6.4S, V24.4S
+	WORD $0x4eb9f4c6 // FMIN V6.4S, V6.4S, V25.4S
+	WORD $0x4e38f4e7 // FMAX V7.4S, V7.4S, V24.4S
+	WORD $0x4eb9f4e7 // FMIN V7.4S, V7.4S, V25.4S
+neonr4_store:
+
+	// Store the first rows rows.
+	MOVD R2, R9
+	VST1 [V0.S4, V1.S4], (R9)
+	CMP $1, R7
+	BLE neonr4_done
+	ADD R4, R9, R9
+	VST1 [V2.S4, V3.S4], (R9)
+	CMP $2, R7
+	BLE neonr4_done
+	ADD R4, R9, R9
+	VST1 [V4.S4, V5.S4], (R9)
+	CMP $3, R7
+	BLE neonr4_done
+	ADD R4, R9, R9
+	VST1 [V6.S4, V7.S4], (R9)
+neonr4_done:
+	RET

@@ -108,6 +108,9 @@ func packA(kern *microKernel, transA bool, m, k, kc int, a []float32, lda int, a
 			rows := min(mr, m-i0)
 			d := blk[i0*kb : i0*kb+mr*kb]
 			if transA {
+				if rows == mr && alpha == 1 && packPanelAFast(mr, true, a[p0*lda+i0:], lda, kb, d) {
+					continue
+				}
 				for p := 0; p < kb; p++ {
 					src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+rows]
 					dp := d[p*mr : p*mr+mr]
@@ -122,7 +125,8 @@ func packA(kern *microKernel, transA bool, m, k, kc int, a []float32, lda int, a
 				}
 				continue
 			}
-			if rows == mr && alpha == 1 && packPanelA(mr, a[i0*lda+p0:], lda, kb, d) {
+			if rows == mr && alpha == 1 && (packPanelAFast(mr, false, a[i0*lda+p0:], lda, kb, d) ||
+				packPanelA(mr, a[i0*lda+p0:], lda, kb, d)) {
 				continue
 			}
 			for r := 0; r < rows; r++ {

@@ -14,6 +14,20 @@ func sgemmKernelAVX512(k int, a *float32, b *float32, c *float32, ldc int, p *kp
 //go:noescape
 func sgemmKernelAVX512Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
 
+// The R8 and R4 variants compute only the first 8 or 4 rows of a panel.
+
+//go:noescape
+func sgemmKernelAVX512R8(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R8Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R4(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R4Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
 // sgemmKernelAVX2 is the 6×16 AVX2+FMA micro-kernel (kernel_amd64.s).
 //
 //go:noescape
@@ -29,6 +43,16 @@ func packRows32AVX512(src *float32, ldb int, kb int, dst *float32)
 //go:noescape
 func packRows16AVX(src *float32, ldb int, kb int, dst *float32)
 
+// packA12AVX packs a 12-row panel of a non-transposed A.
+//
+//go:noescape
+func packA12AVX(src *float32, lda int, kb int, dst *float32)
+
+// packA12TransAVX packs a 12-row panel of a transposed A.
+//
+//go:noescape
+func packA12TransAVX(src *float32, lda int, kb int, dst *float32)
+
 var (
 	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
@@ -41,6 +65,10 @@ var kernelAVX512 = &microKernel{
 	name: "avx512_12x32", mr: 12, nr: 32, kc: 384, nc: 384,
 	maskRows: true, maskCols: true, padRowBias: true,
 	fn: sgemmKernelAVX512, direct: sgemmKernelAVX512Direct,
+	short: []shortKernel{
+		{h: 4, fn: sgemmKernelAVX512R4, direct: sgemmKernelAVX512R4Direct},
+		{h: 8, fn: sgemmKernelAVX512R8, direct: sgemmKernelAVX512R8Direct},
+	},
 }
 
 // kernelAVX2 is the 6×16 AVX2+FMA kernel.
@@ -88,5 +116,23 @@ func packRows(nr int, src []float32, ldb, kb int, dst []float32) bool {
 	default:
 		return packRowsGo(nr, src, ldb, kb, dst)
 	}
+	return true
+}
+
+// packPanelAFast packs a full 12-row panel with the AVX loops (see
+// packPanelA); it reports false when it has no fast path.
+func packPanelAFast(mr int, trans bool, a []float32, lda, kb int, d []float32) bool {
+	if mr != 12 || kb == 0 || !hasAVX2 {
+		return false
+	}
+	if trans {
+		_ = a[(kb-1)*lda+11]
+		_ = d[12*kb-1]
+		packA12TransAVX(&a[0], lda, kb, &d[0])
+		return true
+	}
+	_ = a[11*lda+kb-1]
+	_ = d[12*kb-1]
+	packA12AVX(&a[0], lda, kb, &d[0])
 	return true
 }

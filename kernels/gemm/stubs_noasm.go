@@ -13,3 +13,8 @@ func packRows(nr int, src []float32, ldb, kb int, dst []float32) bool {
 }
 
 func asmKernels() []*microKernel { return nil }
+
+// packPanelAFast has no fast path here.
+func packPanelAFast(mr int, trans bool, a []float32, lda, kb int, d []float32) bool {
+	return false
+}
