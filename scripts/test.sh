@@ -22,6 +22,8 @@ go test -count=1 -short -timeout 30m -tags noasm ./kernels/... ./runtime/...
 echo "== fuzz smoke tests ($FUZZTIME each)"
 go test -run '^$' -fuzz '^FuzzDecodeModel$' -fuzztime "$FUZZTIME" ./onnx
 go test -run '^$' -fuzz '^FuzzDecodeTensor$' -fuzztime "$FUZZTIME" ./onnx
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$FUZZTIME" ./federated/codec
+go test -run '^$' -fuzz '^FuzzReadNPY$' -fuzztime "$FUZZTIME" ./tensorio
 
 echo "== ONNX Runtime comparisons (cgo, build tag ort)"
 if command -v npm >/dev/null 2>&1; then
