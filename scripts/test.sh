@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZTIME=${FUZZTIME:-30s}
+FUZZTIME=${FUZZTIME:-20s}
 
 echo "== go vet"
 go vet ./...
@@ -24,6 +24,9 @@ go test -run '^$' -fuzz '^FuzzDecodeModel$' -fuzztime "$FUZZTIME" ./onnx
 go test -run '^$' -fuzz '^FuzzDecodeTensor$' -fuzztime "$FUZZTIME" ./onnx
 go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$FUZZTIME" ./federated/codec
 go test -run '^$' -fuzz '^FuzzReadNPY$' -fuzztime "$FUZZTIME" ./tensorio
+go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$FUZZTIME" ./transport/codec
+go test -run '^$' -fuzz '^FuzzDecodeInputs$' -fuzztime "$FUZZTIME" ./transport
+go test -run '^$' -fuzz '^FuzzHTTPInfer$' -fuzztime "$FUZZTIME" ./transport
 
 echo "== ONNX Runtime comparisons (cgo, build tag ort)"
 if command -v npm >/dev/null 2>&1; then
