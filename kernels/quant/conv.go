@@ -144,6 +144,12 @@ type packedConvWeights struct {
 	// dw holds depthwise weights (one input channel per group, 1-D or 2-D)
 	// as w − wZero, [M, kernel...]; such convolutions skip the GEMM.
 	dw []int32
+	// vn, if set, is the VNNI form of the weights (vnniconv.go), used
+	// instead of b.
+	vn *vnniConvW
+	// dwv, if set, is the VNNI form of 3×3 depthwise weights
+	// (vnnidw.go), used instead of dw when the geometry suits it.
+	dwv *dwVNNIW
 }
 
 // packConvWeights packs weights [M, C/g, k...] with zero points wZero (none,
@@ -173,7 +179,13 @@ func packConvWeights(w *tensor.Tensor, wZero []int32, group int, words []int64) 
 			}
 			p.dw[i] = int32(w.Int64At(i)) - z
 		}
+		p.dwv = packDWVNNI(w, wZero)
 		return p, nil
+	}
+	if words == nil {
+		if p.vn = packVNNIConv(w, wZero, group); p.vn != nil {
+			return p, nil
+		}
 	}
 	p.b = make([]*PackedB, group)
 	per := PackedWords(k, ng)
@@ -214,11 +226,29 @@ func runConv(ctx *kernels.Ctx, attrs convAttrs, x *tensor.Tensor, xZero int32, w
 	if int64(xZero) < lo || int64(xZero) > hi {
 		return nil, fmt.Errorf("input zero point %d out of range for %v", xZero, x.DType)
 	}
-	y, err := ctx.Alloc(st.dt, g.outShape())
+	// the VNNI kernels write every output element
+	fast := w.vn != nil || (w.dwv != nil && dwVNNIFits(g))
+	var y *tensor.Tensor
+	if fast {
+		y, err = allocUninit(ctx, st.dt, g.outShape())
+	} else {
+		y, err = ctx.Alloc(st.dt, g.outShape())
+	}
 	if err != nil {
 		return nil, err
 	}
 	if y.Len() == 0 {
+		return y, nil
+	}
+	if w.dwv != nil && dwVNNIFits(g) {
+		switch xd := x.Data.(type) {
+		case []int8:
+			dwVNNI(ctx, g, xd, xZero, w.dwv, st, y)
+		case []uint8:
+			dwVNNI(ctx, g, xd, xZero, w.dwv, st, y)
+		default:
+			return nil, kernels.Unsupported("conv", "input dtype %v", x.DType)
+		}
 		return y, nil
 	}
 	if w.dw != nil {
@@ -229,6 +259,23 @@ func runConv(ctx *kernels.Ctx, attrs convAttrs, x *tensor.Tensor, xZero int32, w
 			depthwise(ctx, g, xd, xZero, w.dw, st, y)
 		default:
 			return nil, kernels.Unsupported("conv", "input dtype %v", x.DType)
+		}
+		return y, nil
+	}
+	if w.vn != nil {
+		if len(g.in) > 2 {
+			return nil, kernels.Unsupported("conv", "%d-D convolution with VNNI weights", len(g.in))
+		}
+		switch xd := x.Data.(type) {
+		case []int8:
+			err = convVNNI(ctx, g, xd, xZero, w, st, y)
+		case []uint8:
+			err = convVNNI(ctx, g, xd, xZero, w, st, y)
+		default:
+			return nil, kernels.Unsupported("conv", "input dtype %v", x.DType)
+		}
+		if err != nil {
+			return nil, err
 		}
 		return y, nil
 	}

@@ -19,9 +19,9 @@ import (
 // The micro-kernel multiplies one A value by a 64-bit word holding two B'
 // values (b0 + b1·2³²): a single 64-bit multiply then yields both products,
 // and 32-bit lanes accumulate them exactly as long as |Σ| < 2³¹, which
-// bounds the K chunk (kChunk). This doubles Go's scalar throughput; SIMD
-// implementations (AVX-512 VNNI, AVX2, NEON SDOT) would replace the packing
-// and the micro-kernel behind the same exported functions.
+// bounds the K chunk (kChunk). This doubles Go's scalar throughput. The
+// SIMD implementations (vnni.go, avx2.go) replace the packing and the
+// micro-kernel behind the same exported functions.
 
 const (
 	mr = 4 // rows of A per micro-kernel call
@@ -45,10 +45,23 @@ type PackedB struct {
 	// panels holds ceil(N/nr) panels of 2·K words; word 2p+h of panel q is
 	// B'[p, 4q+2h] + B'[p, 4q+2h+1]·2³² (columns past N are zero).
 	panels []int64
+	// v, if set, is the VNNI form used instead of panels (vnni.go); a2
+	// the AVX2 form (avx2.go).
+	v  *vnniB
+	a2 *avx2B
 }
 
-// PackedWords is the number of int64 words PackB needs for a K×N matrix.
-func PackedWords(k, n int) int { return (n + nr - 1) / nr * 2 * k }
+// PackedWords is the number of int64 words PackB needs for a K×N matrix
+// (in the layout of the GEMM implementation this CPU uses).
+func PackedWords(k, n int) int {
+	if useVNNI || useSDOT {
+		return vnniWords(k, n)
+	}
+	if useAVX2 {
+		return avx2Words(k, n)
+	}
+	return (n + nr - 1) / nr * 2 * k
+}
 
 // PackB packs the K×N matrix B (or, if trans, the N×K matrix Bᵀ) with row
 // stride ldb. zero holds B's zero points: empty (none), one value for the
@@ -70,8 +83,18 @@ func PackBInto[T int8 | uint8](words []int64, k, n int, b []T, ldb int, trans bo
 		return nil, fmt.Errorf("quant: PackBInto needs %d words, got %d", PackedWords(k, n), len(words))
 	}
 	words = words[:PackedWords(k, n)]
+	p := &PackedB{K: k, N: n, colSum: make([]int32, n)}
+	if useVNNI || useSDOT {
+		packVNNI(p, words, k, n, b, ldb, trans, zero)
+		p.v.sdot = !useVNNI
+		return p, nil
+	}
+	if useAVX2 && k > 0 && n > 0 {
+		packAVX2(p, words, k, n, b, ldb, trans, zero)
+		return p, nil
+	}
 	clear(words)
-	p := &PackedB{K: k, N: n, colSum: make([]int32, n), panels: words}
+	p.panels = words
 	for j := 0; j < n; j++ {
 		var z int32
 		if len(zero) == 1 {
@@ -122,6 +145,18 @@ func gemm[T int8 | uint8](ctx *kernels.Ctx, m int, a []T, lda int, aZero []int32
 		for i := 0; i < m; i++ {
 			clear(c[i*ldc : i*ldc+b.N])
 		}
+		return
+	}
+	if b.v != nil && b.v.sdot {
+		gemmSDOTDrive(ctx, m, a, lda, aZero, b, c, ldc)
+		return
+	}
+	if b.v != nil {
+		gemmVNNI(ctx, m, a, lda, aZero, b, c, ldc)
+		return
+	}
+	if b.a2 != nil {
+		gemmAVX2Drive(ctx, m, a, lda, aZero, b, c, ldc)
 		return
 	}
 	panels := (b.N + nr - 1) / nr
