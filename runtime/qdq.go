@@ -187,6 +187,36 @@ func (o *optimizer) rewriteQDQOnce() bool {
 			q.OpType, q.Inputs, q.Outputs = "", nil, nil // dropped below
 			o.dropMarked()
 			return true
+		case "Add":
+			// DQ(a) + DQ(b) -> Q: an integer add with rescaling.
+			if len(n.Inputs) != 2 {
+				continue
+			}
+			da, qa, okA := dq(n.Inputs[0])
+			db, qb, okB := dq(n.Inputs[1])
+			if !okA || !okB || qa.scale <= 0 || qb.scale <= 0 {
+				continue
+			}
+			q := only(n.Outputs[0])
+			if q == nil || q.OpType != "QuantizeLinear" || q.Domain != "" {
+				continue
+			}
+			yq, ok := o.scalarQ(q)
+			if !ok || yq.scale <= 0 {
+				continue
+			}
+			f := func(k string, v float32) *graph.Attr { return &graph.Attr{Name: k, Type: graph.AttrFloat, Float: v} }
+			i := func(k string, v int64) *graph.Attr { return &graph.Attr{Name: k, Type: graph.AttrInt, Int: v} }
+			attrs := map[string]*graph.Attr{
+				"a_scale": f("a_scale", qa.scale), "a_zero": i("a_zero", int64(qa.zero)),
+				"b_scale": f("b_scale", qb.scale), "b_zero": i("b_zero", int64(qb.zero)),
+				"y_scale": f("y_scale", yq.scale), "y_zero": i("y_zero", int64(yq.zero)), "y_type": i("y_type", int64(yq.dtype)),
+			}
+			*n = graph.Node{Name: n.Name, OpType: "QAdd", Domain: fusedDomain,
+				Inputs: []string{da.Inputs[0], db.Inputs[0]}, Outputs: []string{q.Outputs[0]}, Attrs: attrs}
+			q.OpType, q.Inputs, q.Outputs = "", nil, nil
+			o.dropMarked()
+			return true
 		case "Conv", "Gemm":
 			if len(n.Inputs) < 2 {
 				continue
