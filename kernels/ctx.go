@@ -2,7 +2,10 @@ package kernels
 
 import (
 	"reflect"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/edgedl/edgedl/tensor"
 )
@@ -74,26 +77,82 @@ func (c *Ctx) Parallel(n, grain int, fn func(lo, hi int)) {
 // Pool is a persistent set of worker goroutines shared by all runs of a
 // session. Work that finds every worker busy runs on the calling goroutine,
 // so nested or concurrent use cannot deadlock.
+//
+// A worker that finishes a task polls for the next one for a while
+// (spinFor) before it parks: the nodes of a model follow each other within
+// microseconds, and waking a parked thread costs tens of microseconds on
+// virtual machines (the idle vCPU halts), as much as a small node's work.
+// A caller that has finished its own chunk runs the chunks no worker has
+// started yet itself, so a late worker delays nothing.
 type Pool struct {
 	n    int
-	work chan func()
+	work chan *poolTask
 	once sync.Once
 }
+
+// poolTask is one chunk of a Parallel call, run by whoever claims it first.
+type poolTask struct {
+	claimed atomic.Bool
+	run     func()
+}
+
+// spinFor is how long an idle worker polls for work before parking.
+const spinFor = 200 * time.Microsecond
 
 // NewPool starts a pool using n threads in total (the caller counts as one).
 func NewPool(n int) *Pool {
 	if n < 1 {
 		n = 1
 	}
-	p := &Pool{n: n, work: make(chan func())}
+	p := &Pool{n: n, work: make(chan *poolTask, 4*n)}
 	for i := 1; i < n; i++ {
-		go func() {
-			for f := range p.work {
-				f()
-			}
-		}()
+		go p.worker()
 	}
 	return p
+}
+
+func (p *Pool) worker() {
+	for {
+		var t *poolTask
+		select {
+		case t = <-p.work:
+		default:
+			t = p.poll()
+		}
+		if t == nil {
+			return // closed
+		}
+		if t.claimed.CompareAndSwap(false, true) {
+			t.run()
+		}
+	}
+}
+
+// poll waits for a task, spinning for spinFor before blocking; nil means
+// the pool was closed.
+func (p *Pool) poll() *poolTask {
+	deadline := time.Now().Add(spinFor)
+	for i := 0; ; i++ {
+		select {
+		case t, ok := <-p.work:
+			if !ok {
+				return nil
+			}
+			return t
+		default:
+		}
+		if i&63 == 63 {
+			if time.Now().After(deadline) {
+				break
+			}
+			runtime.Gosched()
+		}
+	}
+	t, ok := <-p.work
+	if !ok {
+		return nil
+	}
+	return t
 }
 
 // Threads is the pool's thread count.
@@ -121,39 +180,36 @@ func (p *Pool) Parallel(n, grain int, fn func(lo, hi int)) {
 	var wg sync.WaitGroup
 	var panicOnce sync.Once
 	var panicked any
-	step := (n + chunks - 1) / chunks
-	for lo := step; lo < n; lo += step {
-		hi := lo + step
-		if hi > n {
-			hi = n
-		}
-		lo := lo
-		wg.Add(1)
-		task := func() {
-			defer wg.Done()
-			// A panic on a worker would kill the process; carry it back to
-			// the caller, where the runtime turns it into an error.
-			defer func() {
-				if r := recover(); r != nil {
-					panicOnce.Do(func() { panicked = r })
-				}
-			}()
-			fn(lo, hi)
-		}
-		select {
-		case p.work <- task:
-		default:
-			task()
-		}
-	}
-	func() {
+	// A panic on a worker would kill the process; carry it back to the
+	// caller, where the runtime turns it into an error.
+	guard := func(lo, hi int) {
 		defer func() {
 			if r := recover(); r != nil {
 				panicOnce.Do(func() { panicked = r })
 			}
 		}()
-		fn(0, step)
-	}()
+		fn(lo, hi)
+	}
+	step := (n + chunks - 1) / chunks
+	tasks := make([]*poolTask, 0, chunks-1)
+	for lo := step; lo < n; lo += step {
+		hi := min(lo+step, n)
+		lo := lo
+		t := &poolTask{}
+		t.run = func() { defer wg.Done(); guard(lo, hi) }
+		wg.Add(1)
+		tasks = append(tasks, t)
+		select {
+		case p.work <- t:
+		default: // queue full: the caller runs it below
+		}
+	}
+	guard(0, step)
+	for _, t := range tasks {
+		if t.claimed.CompareAndSwap(false, true) {
+			t.run()
+		}
+	}
 	wg.Wait()
 	if panicked != nil {
 		panic(panicked)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
+	goruntime "runtime"
 
 	"github.com/edgedl/edgedl/graph"
 	"github.com/edgedl/edgedl/tensor"
@@ -19,14 +21,24 @@ const (
 )
 
 // optimize rewrites a copy of g for speed without changing its outputs:
-// it removes identities, folds BatchNormalization into a preceding Conv,
-// and fuses activations into Conv/Gemm. The caller's graph is not modified.
+// it turns Constant, ConstantOfShape and Unsqueeze-of-constant nodes into
+// initializers, removes identities, folds BatchNormalization and
+// per-channel Mul/Add into a preceding Conv, and fuses activations into
+// Conv/Gemm (any) and Add/Sum (Relu, Clip). The caller's graph is not
+// modified.
 func optimize(g *graph.Graph, log *slog.Logger) *graph.Graph {
+	// A freshly loaded model leaves garbage several times the size of its
+	// weights (file bytes, protobuf messages). Collect it before the passes
+	// and the kernels make their copies (folded and packed weights), so
+	// these reuse its memory instead of adding to the peak RSS.
+	goruntime.GC()
 	o := &optimizer{g: cloneGraph(g), log: log}
 	o.constantsToInitializers()
+	o.constantOfShapeToInitializers()
 	o.removeIdentities()
 	o.rewriteQDQ()
 	o.foldConvBatchNorm()
+	o.foldConvAffine()
 	o.fuseActivations()
 	return o.g
 }
@@ -125,6 +137,137 @@ func (o *optimizer) constantsToInitializers() {
 		dead[n] = true
 	}
 	o.drop(dead)
+}
+
+// constantOfShapeToInitializers evaluates ConstantOfShape nodes whose
+// shape is an initializer (models that ship their weights as such, like
+// the ONNX zoo's "light" variants), so that the passes below see the
+// weights and can fold BatchNormalization and fuse activations.
+func (o *optimizer) constantOfShapeToInitializers() {
+	dead := map[*graph.Node]bool{}
+	for _, n := range o.g.Nodes {
+		if n.OpType != "ConstantOfShape" || n.Domain != "" || len(n.Inputs) != 1 || len(n.Outputs) != 1 {
+			continue
+		}
+		shape, ok := o.g.Initializers[n.Inputs[0]]
+		if !ok || shape.DType != tensor.Int64 || len(shape.Shape) != 1 {
+			continue
+		}
+		name := n.Outputs[0]
+		if _, taken := o.g.Initializers[name]; taken || o.isGraphOutput(name) {
+			continue
+		}
+		value := tensor.Float32s([]int{1}, []float32{0})
+		if a := n.Attrs["value"]; a != nil {
+			if a.Tensor == nil || a.Tensor.Len() != 1 {
+				continue
+			}
+			value = a.Tensor
+		}
+		dims := make([]int, shape.Len())
+		for i, d := range shape.I64() {
+			if d < 0 || d > math.MaxInt32 {
+				dims = nil
+				break
+			}
+			dims[i] = int(d)
+		}
+		if dims == nil {
+			continue
+		}
+		t, err := tensor.Make(value.DType, dims)
+		if err != nil {
+			continue
+		}
+		if t.Len() > 0 {
+			fill(t.Data, value.Data)
+		}
+		o.g.AddInitializer(name, t)
+		dead[n] = true
+	}
+	o.drop(dead)
+	o.unsqueezeInitializers()
+}
+
+// unsqueezeInitializers turns Unsqueeze nodes of an initializer (how
+// caffe2 exports shape its per-channel scales) into initializers of the
+// new shape, sharing the data.
+func (o *optimizer) unsqueezeInitializers() {
+	dead := map[*graph.Node]bool{}
+	for _, n := range o.g.Nodes {
+		if n.OpType != "Unsqueeze" || n.Domain != "" || len(n.Inputs) == 0 || len(n.Outputs) != 1 {
+			continue
+		}
+		x, ok := o.g.Initializers[n.Inputs[0]]
+		name := n.Outputs[0]
+		if _, taken := o.g.Initializers[name]; !ok || taken || o.isGraphOutput(name) {
+			continue
+		}
+		var axes []int64
+		if a := n.Attrs["axes"]; a != nil {
+			axes = a.Ints
+		} else if len(n.Inputs) > 1 {
+			at, ok := o.g.Initializers[n.Inputs[1]]
+			if !ok || at.DType != tensor.Int64 {
+				continue
+			}
+			axes = at.I64()
+		}
+		r := len(x.Shape) + len(axes)
+		one := make([]bool, r)
+		valid := len(axes) > 0
+		for _, a := range axes {
+			if a < 0 {
+				a += int64(r)
+			}
+			if a < 0 || a >= int64(r) || one[a] {
+				valid = false
+				break
+			}
+			one[a] = true
+		}
+		if !valid {
+			continue
+		}
+		shape := make([]int, 0, r)
+		j := 0
+		for i := 0; i < r; i++ {
+			if one[i] {
+				shape = append(shape, 1)
+			} else {
+				shape = append(shape, x.Shape[j])
+				j++
+			}
+		}
+		o.g.AddInitializer(name, &tensor.Tensor{DType: x.DType, Shape: shape, Data: x.Data})
+		dead[n] = true
+	}
+	o.drop(dead)
+}
+
+// fill sets every element of the slice dst to the single element of the
+// slice v (of the same type).
+func fill(dst, v any) {
+	switch d := dst.(type) {
+	case []float32:
+		x := v.([]float32)[0]
+		for i := range d {
+			d[i] = x
+		}
+	case []int64:
+		x := v.([]int64)[0]
+		for i := range d {
+			d[i] = x
+		}
+	default:
+		dv, x := reflect.ValueOf(dst), reflect.ValueOf(v).Index(0)
+		if x.IsZero() {
+			return // Make returned zeros
+		}
+		for i := 0; i < dv.Len(); i++ {
+			dv.Index(i).Set(x)
+		}
+	}
 }
 
 // removeIdentities drops Identity nodes and inference-mode Dropout whose mask
@@ -265,8 +408,104 @@ func (o *optimizer) foldConvBatchNorm() {
 	o.drop(dead)
 }
 
+// foldConvAffine folds a Mul or Add by a per-channel constant that is the
+// only reader of a Conv's output into the Conv's weights and bias (a
+// BatchNormalization exported as Mul and Add, as caffe2 models have):
+// Mul by s gives W' = W·s[m], b' = b·s[m]; Add of t gives b' = b + t[m].
+// Chains (Mul then Add) fold one node at a time.
+func (o *optimizer) foldConvAffine() {
+	for {
+		cons := o.consumers()
+		prod := map[string]*graph.Node{}
+		for _, n := range o.g.Nodes {
+			for _, out := range n.Outputs {
+				prod[out] = n
+			}
+		}
+		dead := map[*graph.Node]bool{}
+		for _, op := range o.g.Nodes {
+			if (op.OpType != "Mul" && op.OpType != "Add") || op.Domain != "" || len(op.Inputs) != 2 || len(op.Outputs) != 1 {
+				continue
+			}
+			for side := 0; side < 2; side++ {
+				x, cname := op.Inputs[side], op.Inputs[1-side]
+				conv := prod[x]
+				if conv == nil || conv.OpType != "Conv" || conv.Domain != "" || len(conv.Outputs) != 1 || dead[conv] ||
+					len(cons[x]) != 1 || o.isGraphOutput(x) || conv.Attrs[AttrActivation] != nil || len(conv.Inputs) < 2 {
+					continue
+				}
+				if o.foldAffineInto(conv, op.OpType == "Mul", cname) {
+					conv.Outputs[0] = op.Outputs[0]
+					dead[op] = true
+					break
+				}
+			}
+		}
+		if len(dead) == 0 {
+			return
+		}
+		o.drop(dead)
+	}
+}
+
+// foldAffineInto multiplies (mul) or offsets conv's output channels by the
+// constant named c, if it is a float32 initializer that varies only along
+// the channel axis, by rewriting the weights and bias.
+func (o *optimizer) foldAffineInto(conv *graph.Node, mul bool, c string) bool {
+	w := o.g.Initializers[conv.Inputs[1]]
+	ct := o.g.Initializers[c]
+	if w == nil || ct == nil || w.DType != tensor.Float32 || ct.DType != tensor.Float32 || len(w.Shape) < 3 {
+		return false
+	}
+	m, r := w.Shape[0], len(w.Shape)
+	if len(ct.Shape) > r || (ct.Len() != 1 && ct.Len() != m) {
+		return false
+	}
+	for i, d := range ct.Shape {
+		if axis := r - len(ct.Shape) + i; d != 1 && axis != 1 {
+			return false // varies along another axis than the channels
+		}
+	}
+	cv := ct.F32()
+	at := func(ch int) float32 {
+		if len(cv) == 1 {
+			return cv[0]
+		}
+		return cv[ch]
+	}
+	var oldB []float32
+	if len(conv.Inputs) > 2 && conv.Inputs[2] != "" {
+		if oldB = o.constF32(conv.Inputs[2]); oldB == nil || len(oldB) != m {
+			return false
+		}
+	}
+	nb := make([]float32, m)
+	copy(nb, oldB)
+	wName := conv.Inputs[1]
+	if mul {
+		nw := w.Clone()
+		per := nw.Len() / m
+		for ch := 0; ch < m; ch++ {
+			f := at(ch)
+			row := nw.F32()[ch*per : (ch+1)*per]
+			for i := range row {
+				row[i] *= f
+			}
+			nb[ch] *= f
+		}
+		wName = o.newInit(conv.Inputs[1], nw)
+	} else {
+		for ch := range nb {
+			nb[ch] += at(ch)
+		}
+	}
+	conv.Inputs = append(conv.Inputs[:0:0], conv.Inputs[0], wName, o.newInit(conv.Inputs[1]+"_bias", tensor.Float32s([]int{m}, nb)))
+	return true
+}
+
 // fuseActivations folds an activation that is the only reader of a Conv or
-// Gemm output into that node's epilogue.
+// Gemm output into that node's epilogue, and a Relu or Clip after an Add or
+// Sum into that node (its sum is clamped as it is stored).
 func (o *optimizer) fuseActivations() {
 	cons := o.consumers()
 	prod := map[string]*graph.Node{}
@@ -286,7 +525,13 @@ func (o *optimizer) fuseActivations() {
 		}
 		x := act.Inputs[0]
 		p := prod[x]
-		if p == nil || p.Domain != "" || (p.OpType != "Conv" && p.OpType != "Gemm") || len(p.Outputs) != 1 {
+		if p == nil || p.Domain != "" || len(p.Outputs) != 1 {
+			continue
+		}
+		// Conv and Gemm (package kernels/nn) take any activation; Add and
+		// Sum (kernels/elementwise: residual blocks) a Relu or a Clip.
+		sum := (p.OpType == "Add" || p.OpType == "Sum") && (kind == "Relu" || kind == "Clip")
+		if p.OpType != "Conv" && p.OpType != "Gemm" && !sum {
 			continue
 		}
 		if len(cons[x]) != 1 || o.isGraphOutput(x) || p.Attrs[AttrActivation] != nil || dead[p] {

@@ -2,6 +2,7 @@ package elementwise
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/edgedl/edgedl/kernels"
 	"github.com/edgedl/edgedl/tensor"
@@ -287,8 +288,114 @@ func arith(ctx *kernels.Ctx, p *plan, op arithOp, a, b, d *tensor.Tensor) {
 
 // arithKernel is Add, Sub, Mul, Div and PRelu.
 type arithKernel struct {
-	op string
-	k  arithOp
+	op  string
+	k   arithOp
+	act *fusedClamp // Add only: a Relu or Clip the optimizer fused in
+}
+
+// Fused-activation attributes the runtime's optimizer sets on an Add or a
+// Sum whose only reader was a Relu or a Clip (residual blocks): the sum is
+// clamped as it is stored, which saves the activation's pass over memory.
+// The names are those package kernels/nn reads on Conv and Gemm.
+const (
+	attrActivation      = "edgedl_activation"
+	attrActivationAlpha = "edgedl_activation_alpha" // Clip's min
+	attrActivationBeta  = "edgedl_activation_beta"  // Clip's max
+)
+
+// fusedClamp is a fused Relu (lo 0, hi +Inf) or Clip.
+type fusedClamp struct{ lo, hi float32 }
+
+// fusedClampOf reads the fused activation of a node, nil if there is none.
+func fusedClampOf(b *kernels.BuildContext) (*fusedClamp, error) {
+	a := b.Attrs()
+	switch kind := a.String(attrActivation, ""); kind {
+	case "":
+		return nil, nil
+	case "Relu":
+		return &fusedClamp{0, float32(math.Inf(1))}, nil
+	case "Clip":
+		return &fusedClamp{a.Float(attrActivationAlpha, float32(math.Inf(-1))), a.Float(attrActivationBeta, float32(math.Inf(1)))}, nil
+	default:
+		return nil, b.Errorf("%s cannot fuse activation %q", b.Node.OpType, kind)
+	}
+}
+
+// addClamp32 sets d = min(max(a + b, lo), hi) (NaN stays NaN), over the
+// threads.
+func addClamp32(ctx *kernels.Ctx, c *fusedClamp, d, a, b []float32) {
+	lo, hi := c.lo, c.hi
+	ctx.Parallel(len(d), 1<<14, func(i0, i1 int) {
+		dd, aa, bb := d[i0:i1], a[i0:i1], b[i0:i1]
+		n := len(dd)
+		aa, bb = aa[:n], bb[:n]
+		i := 0
+		for ; i+4 <= n; i += 4 {
+			x, y, z := dd[i:i+4:i+4], aa[i:i+4:i+4], bb[i:i+4:i+4]
+			x[0] = min(max(y[0]+z[0], lo), hi)
+			x[1] = min(max(y[1]+z[1], lo), hi)
+			x[2] = min(max(y[2]+z[2], lo), hi)
+			x[3] = min(max(y[3]+z[3], lo), hi)
+		}
+		for ; i < n; i++ {
+			dd[i] = min(max(aa[i]+bb[i], lo), hi)
+		}
+	})
+}
+
+// apply applies c to the data of t in place.
+func (c *fusedClamp) apply(ctx *kernels.Ctx, t *tensor.Tensor) {
+	switch d := t.Data.(type) {
+	case []float32:
+		ctx.Parallel(len(d), 1<<14, func(i0, i1 int) {
+			for i, v := range d[i0:i1] {
+				d[i0+i] = min(max(v, c.lo), c.hi)
+			}
+		})
+	case []float64:
+		lo, hi := float64(c.lo), float64(c.hi)
+		ctx.Parallel(len(d), 1<<14, func(i0, i1 int) {
+			for i, v := range d[i0:i1] {
+				d[i0+i] = min(max(v, lo), hi)
+			}
+		})
+	case []int8:
+		reluInts(d)
+	case []int16:
+		reluInts(d)
+	case []int32:
+		reluInts(d)
+	case []int64:
+		reluInts(d)
+	}
+	// unsigned integers are never negative; Clip is fused only with
+	// float32 bounds (float models)
+}
+
+// reluInts is a fused Relu on signed integers.
+func reluInts[T int8 | int16 | int32 | int64](d []T) {
+	for i, v := range d {
+		d[i] = max(v, 0)
+	}
+}
+
+// uninitAllocator is implemented by allocators that can hand out a
+// recycled buffer without zeroing it (the runtime's recycler); its
+// AllocUninit has the contract of kernels.Allocator.Alloc except that the
+// contents are arbitrary.
+type uninitAllocator interface {
+	AllocUninit(dt tensor.DType, shape []int) (*tensor.Tensor, error)
+}
+
+// allocFull allocates an output that the kernel writes completely, so its
+// old contents need not be cleared.
+func allocFull(ctx *kernels.Ctx, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	if ctx != nil && dt != tensor.String {
+		if u, ok := ctx.Allocator.(uninitAllocator); ok {
+			return u.AllocUninit(dt, shape)
+		}
+	}
+	return ctx.Alloc(dt, shape)
 }
 
 func (k *arithKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
@@ -313,12 +420,19 @@ func (k *arithKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	if k.k == opDiv && dt.IsInteger() && zeroDivisor(b) {
 		return fmt.Errorf("integer division by zero")
 	}
-	o, err := ctx.Alloc(dt, p.shape)
+	o, err := allocFull(ctx, dt, p.shape) // the loops write every element
 	if err != nil {
 		return err
 	}
-	arith(ctx, p, k.k, a, b, o)
 	out[0] = o
+	if k.act != nil && dt == tensor.Float32 && tensor.EqualShapes(a.Shape, b.Shape) {
+		addClamp32(ctx, k.act, o.F32(), a.F32(), b.F32())
+		return nil
+	}
+	arith(ctx, p, k.k, a, b, o)
+	if k.act != nil {
+		k.act.apply(ctx, o)
+	}
 	return nil
 }
 
@@ -327,6 +441,7 @@ type variadicKernel struct {
 	op   string
 	k    arithOp // opAdd for Sum and Mean
 	mean bool
+	act  *fusedClamp // Sum only: a Relu or Clip the optimizer fused in
 }
 
 // MayAlias reports that a single-input Sum/Max/Min returns its input.
@@ -349,7 +464,7 @@ func (k *variadicKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 			return fmt.Errorf("input %d is missing", i)
 		}
 	}
-	if len(in) == 1 {
+	if len(in) == 1 && k.act == nil {
 		t := in[0]
 		out[0] = &tensor.Tensor{DType: t.DType, Shape: append([]int{}, t.Shape...), Data: t.Data}
 		return nil
@@ -365,9 +480,26 @@ func (k *variadicKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	if err != nil {
 		return fmt.Errorf("input shapes %v cannot be broadcast together", shapes)
 	}
+	if k.act != nil && len(in) == 2 && dt == tensor.Float32 && tensor.EqualShapes(in[0].Shape, in[1].Shape) {
+		o, err := allocFull(ctx, dt, shape)
+		if err != nil {
+			return err
+		}
+		addClamp32(ctx, k.act, o.F32(), in[0].F32(), in[1].F32())
+		out[0] = o
+		return nil
+	}
 	o, err := ctx.Alloc(dt, shape)
 	if err != nil {
 		return err
+	}
+	if len(in) == 1 { // a fused activation: o = act(in[0])
+		if err := broadcastAny(ctx, o, in[0]); err != nil {
+			return err
+		}
+		k.act.apply(ctx, o)
+		out[0] = o
+		return nil
 	}
 	// The first pair writes o directly when it spans the full shape;
 	// otherwise in[0] is broadcast into o first. Later inputs accumulate
@@ -405,6 +537,9 @@ func (k *variadicKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 			return err
 		}
 		arith(ctx, p, opDiv, o, scale, o)
+	}
+	if k.act != nil {
+		k.act.apply(ctx, o)
 	}
 	out[0] = o
 	return nil

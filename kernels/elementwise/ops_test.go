@@ -99,10 +99,40 @@ func runOp(op string, opset int64, attrs []*graph.Attr, in ...*tensor.Tensor) (*
 	pool := kernels.NewPool(3)
 	defer pool.Close()
 	out := make([]*tensor.Tensor, 1)
-	if err := k.Run(&kernels.Ctx{Pool: pool}, in, out); err != nil {
+	if err := k.Run(&kernels.Ctx{Pool: pool, Allocator: poisonAlloc{}}, in, out); err != nil {
 		return nil, err
 	}
 	return out[0], nil
+}
+
+// poisonAlloc fills the buffers kernels promise to overwrite (AllocUninit)
+// with a marker (NaN for floats), so tests see elements left unwritten.
+type poisonAlloc struct{ kernels.HeapAllocator }
+
+func (poisonAlloc) AllocUninit(dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	t, err := tensor.Make(dt, shape)
+	if err != nil {
+		return nil, err
+	}
+	switch d := t.Data.(type) {
+	case []float32:
+		for i := range d {
+			d[i] = float32(math.NaN())
+		}
+	case []float64:
+		for i := range d {
+			d[i] = math.NaN()
+		}
+	case []int32:
+		for i := range d {
+			d[i] = -12345
+		}
+	case []int64:
+		for i := range d {
+			d[i] = -12345
+		}
+	}
+	return t, nil
 }
 
 // same compares dtype, shape and values; floats within 1e-6 relative (NaNs
@@ -337,5 +367,52 @@ func TestPowShortcuts(t *testing.T) {
 				t.Errorf("pow(%g, %g) = %g, want %g", x, e, got[i], want)
 			}
 		}
+	}
+}
+
+// TestFusedClamp checks Add and Sum with a Relu or Clip fused by the
+// optimizer against the separate activation, same-shape (the fused loop)
+// and broadcast, with NaNs.
+func TestFusedClamp(t *testing.T) {
+	a := tensor.New(tensor.Float32, 2, 3, 50)
+	b := tensor.New(tensor.Float32, 2, 3, 50)
+	for i := range a.F32() {
+		a.F32()[i] = float32(i%17) - 8
+		b.F32()[i] = float32(i%5) - 2.5
+	}
+	a.F32()[7] = float32(math.NaN())
+	bc := tensor.New(tensor.Float32, 3, 1)
+	copy(bc.F32(), []float32{-1, 0.5, 2})
+	for _, act := range []struct {
+		kind   string
+		lo, hi float32
+	}{{"Relu", 0, float32(math.Inf(1))}, {"Clip", -3, 4}} {
+		attrs := []*graph.Attr{{Name: "edgedl_activation", Type: graph.AttrString, String: act.kind},
+			{Name: "edgedl_activation_alpha", Type: graph.AttrFloat, Float: act.lo},
+			{Name: "edgedl_activation_beta", Type: graph.AttrFloat, Float: act.hi}}
+		for _, op := range []string{"Add", "Sum"} {
+			for _, y := range []*tensor.Tensor{b, bc} {
+				got, err := runOp(op, 13, attrs, a, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plain, err := runOp(op, 13, nil, a, y)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := plain.Clone()
+				for i, v := range want.F32() {
+					want.F32()[i] = min(max(v, act.lo), act.hi)
+				}
+				if msg := same(got, want); msg != "" {
+					t.Errorf("%s+%s %v: %s", op, act.kind, y.Shape, msg)
+				}
+			}
+		}
+	}
+	// other activations are refused at build time
+	bad := []*graph.Attr{{Name: "edgedl_activation", Type: graph.AttrString, String: "Sigmoid"}}
+	if _, err := runOp("Add", 13, bad, a, b); err == nil {
+		t.Error("Add+Sigmoid: no error")
 	}
 }

@@ -172,7 +172,14 @@ func arithBuilder(k arithOp) kernels.Builder {
 		if err := checkBuildDTypes(b, numTypes, 0, 1); err != nil {
 			return nil, err
 		}
-		return &arithKernel{op: b.Node.OpType, k: k}, nil
+		ak := &arithKernel{op: b.Node.OpType, k: k}
+		if k == opAdd {
+			var err error
+			if ak.act, err = fusedClampOf(b); err != nil {
+				return nil, err
+			}
+		}
+		return ak, nil
 	}
 }
 
@@ -195,7 +202,14 @@ func variadicBuilder(k arithOp, mean bool) kernels.Builder {
 				return nil, err
 			}
 		}
-		return &variadicKernel{op: b.Node.OpType, k: k, mean: mean}, nil
+		vk := &variadicKernel{op: b.Node.OpType, k: k, mean: mean}
+		if k == opAdd && !mean {
+			var err error
+			if vk.act, err = fusedClampOf(b); err != nil {
+				return nil, err
+			}
+		}
+		return vk, nil
 	}
 }
 

@@ -313,3 +313,22 @@ func lowest[T int8 | uint8 | float32 | float64]() T {
 	}
 	return z
 }
+
+// uninitAllocator is implemented by allocators that can hand out a
+// recycled buffer without zeroing it (the runtime's). The method has the
+// contract of kernels.Allocator.Alloc except that the contents are
+// arbitrary.
+type uninitAllocator interface {
+	AllocUninit(dt tensor.DType, shape []int) (*tensor.Tensor, error)
+}
+
+// allocFull allocates an output that the kernel writes completely before
+// reading any of it, so its old contents need not be cleared.
+func allocFull(ctx *kernels.Ctx, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	if ctx != nil {
+		if u, ok := ctx.Allocator.(uninitAllocator); ok {
+			return u.AllocUninit(dt, shape)
+		}
+	}
+	return ctx.Alloc(dt, shape)
+}

@@ -20,9 +20,25 @@ type convKernel struct {
 	g      geom
 	group  int
 	act    Activation
-	w      any             // constant weights as []float32 or []float64, or nil
+	w      any             // constant weights as []float32 or []float64 (nil once packed)
+	wShape []int           // shape of a constant W
 	packed []*gemm.PackedA // per group, for constant float32 weights
 	bias   any             // constant bias, or nil
+	nB     int             // length of a constant bias
+}
+
+// PackedInputs implements kernels.PackedInputs: a constant W lives in the
+// kernel (packed, or as k.w) and so does a constant bias, so the runtime
+// passes nil for them and drops the originals.
+func (k *convKernel) PackedInputs() []int {
+	var ids []int
+	if k.wShape != nil {
+		ids = append(ids, 1)
+	}
+	if k.bias != nil {
+		ids = append(ids, 2)
+	}
+	return ids
 }
 
 func buildConv(b *kernels.BuildContext) (kernels.Kernel, error) {
@@ -57,15 +73,23 @@ func buildConv(b *kernels.BuildContext) (kernels.Kernel, error) {
 			return nil, err
 		}
 		k.w = constAs(b, 1)
+		k.wShape = append([]int(nil), w.Shape...)
 		if wf, ok := k.w.([]float32); ok && !isDepthwise(w.Shape[1], k.group) {
 			mg, kdim := w.Shape[0]/k.group, prod(w.Shape[1:])
 			for gi := 0; gi < k.group; gi++ {
 				k.packed = append(k.packed, gemm.PackA(false, mg, kdim, wf[gi*mg*kdim:(gi+1)*mg*kdim], kdim))
 			}
+			k.w = nil // the packed copy is all the products read
+		}
+		if k.w == nil && k.packed == nil { // not a float constant after all
+			k.wShape = nil
 		}
 	}
 	if b.HasInput(2) {
 		k.bias = constAs(b, 2)
+		if c := b.ConstInput(2); k.bias != nil {
+			k.nB = c.Len()
+		}
 	}
 	return k, nil
 }
@@ -105,15 +129,15 @@ func paramData[F float](c any, t *tensor.Tensor, name string) ([]F, error) {
 	return v, nil
 }
 
-// convShapes checks X and W and returns (N, C, M, C/group).
-func convShapes(x, w *tensor.Tensor, group int) (n, c, m, cg int, err error) {
+// convShapes checks X and W's shape and returns (N, C, M, C/group).
+func convShapes(x *tensor.Tensor, wShape []int, group int) (n, c, m, cg int, err error) {
 	if len(x.Shape) < 3 {
 		return 0, 0, 0, 0, fmt.Errorf("X must have rank >= 3, has shape %v", x.Shape)
 	}
-	if len(w.Shape) != len(x.Shape) {
-		return 0, 0, 0, 0, fmt.Errorf("W shape %v does not match X shape %v", w.Shape, x.Shape)
+	if len(wShape) != len(x.Shape) {
+		return 0, 0, 0, 0, fmt.Errorf("W shape %v does not match X shape %v", wShape, x.Shape)
 	}
-	n, c, m, cg = x.Shape[0], x.Shape[1], w.Shape[0], w.Shape[1]
+	n, c, m, cg = x.Shape[0], x.Shape[1], wShape[0], wShape[1]
 	if cg*group != c {
 		return 0, 0, 0, 0, fmt.Errorf("X has %d channels, W expects %d×group %d", c, cg, group)
 	}
@@ -125,13 +149,19 @@ func convShapes(x, w *tensor.Tensor, group int) (n, c, m, cg int, err error) {
 
 func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor) error {
 	x, w := in[0], in[1]
-	n, c, m, cg, err := convShapes(x, w, k.group)
+	wShape := k.wShape
+	if w != nil {
+		wShape = w.Shape
+	} else if wShape == nil {
+		return fmt.Errorf("W is missing")
+	}
+	n, c, m, cg, err := convShapes(x, wShape, k.group)
 	if err != nil {
 		return err
 	}
-	kernel := w.Shape[2:]
+	kernel := wShape[2:]
 	if k.g.kernel != nil && !tensor.EqualShapes(k.g.kernel, kernel) {
-		return fmt.Errorf("kernel_shape %v does not match W shape %v", k.g.kernel, w.Shape)
+		return fmt.Errorf("kernel_shape %v does not match W shape %v", k.g.kernel, wShape)
 	}
 	win, err := k.g.resolve(x.Shape[2:], kernel)
 	if err != nil {
@@ -143,23 +173,44 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor)
 	}
 	xd := x.Data.([]F)
 	var bias []F
-	if len(in) > 2 && in[2] != nil {
-		if in[2].Len() != m {
-			return fmt.Errorf("B has %d elements, want %d", in[2].Len(), m)
+	if k.bias != nil || len(in) > 2 && in[2] != nil {
+		nb := k.nB
+		if k.bias == nil || len(in) > 2 && in[2] != nil {
+			nb = in[2].Len()
 		}
-		if bias, err = paramData[F](k.bias, in[2], "B"); err != nil {
+		if nb != m {
+			return fmt.Errorf("B has %d elements, want %d", nb, m)
+		}
+		var bt *tensor.Tensor
+		if len(in) > 2 {
+			bt = in[2]
+		}
+		if bias, err = paramData[F](k.bias, bt, "B"); err != nil {
 			return err
 		}
 	}
-	y, err := ctx.Alloc(x.DType, append([]int{n, m}, win.out...))
+	d2, is2d := to2d(win)
+	// Every path writes each output once, except the generic depthwise
+	// loop, which accumulates, and the empty sums of cg = 0.
+	accumulates := cg == 0 || is2d && isDepthwise(cg, k.group) && !(d2.kh == 3 && d2.kw == 3 &&
+		d2.dh == 1 && d2.dw == 1 && (d2.sw == 1 || d2.sw == 2))
+	var y *tensor.Tensor
+	if accumulates {
+		y, err = ctx.Alloc(x.DType, append([]int{n, m}, win.out...))
+	} else {
+		y, err = allocFull(ctx, x.DType, append([]int{n, m}, win.out...))
+	}
 	if err != nil {
 		return err
 	}
 	out[0] = y
 	p := convProblem[F]{ctx: ctx, x: xd, w: wd, bias: bias, y: y.Data.([]F), n: n, c: c, m: m,
 		cg: cg, group: k.group, win: win, act: k.act}
-	if _, ok := k.w.([]F); ok { // packed weights are those of k.w
+	if _, ok := any(xd).([]float32); ok { // packed weights are float32
 		p.packed = k.packed
+	}
+	if p.packed == nil && wd == nil {
+		return fmt.Errorf("W is missing or has a dtype unlike X")
 	}
 	p.inSize, p.outSize = prod(win.in), prod(win.out)
 	p.kk = prod(kernel)
@@ -172,7 +223,6 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor)
 		}
 		return nil
 	}
-	d2, is2d := to2d(win)
 	switch {
 	case is2d && isDepthwise(cg, k.group):
 		return p.depthwise(x.DType, &d2)
@@ -256,12 +306,11 @@ func (p *convProblem[F]) mul(g int, b []F, ldb int, n, j0, j1 int) {
 	nn := j1 - j0
 	c := p.y[(n*p.m+g*mg)*p.outSize+j0:]
 	if w, ok := any(p.w).([]float32); ok {
-		opt := gemm.Options{Parallel: p.ctx.Parallel}
-		e, fused := gemmEpilogue(p.act)
+		opt := p.gemmOptions()
+		_, fused := gemmEpilogue(p.act)
 		if p.bias != nil {
-			e.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
+			opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
 		}
-		opt.Epilogue = e
 		bb, cc := any(b).([]float32), any(c).([]float32)
 		if p.packed != nil {
 			gemm.SgemmPackedA(mg, nn, kdim, 1, p.packed[g], false, bb, ldb, 0, cc, p.outSize, &opt)
@@ -275,6 +324,14 @@ func (p *convProblem[F]) mul(g int, b []F, ldb int, n, j0, j1 int) {
 	}
 	parallelGemm(p.ctx, false, false, mg, nn, kdim, 1, p.w[g*mg*kdim:], kdim, b, ldb, 0, c, p.outSize)
 	p.epilogue(n, g*mg, mg, j0, j1, true)
+}
+
+// gemmOptions returns the threading and the fused part of the epilogue
+// (the activation, when the gemm kernels apply it; not the bias) of the
+// products of p.
+func (p *convProblem[F]) gemmOptions() gemm.Options {
+	e, _ := gemmEpilogue(p.act)
+	return gemm.Options{Parallel: p.ctx.Parallel, Epilogue: e}
 }
 
 // epilogue applies the activation (and, if withBias, adds the bias) to
@@ -301,6 +358,40 @@ func (p *convProblem[F]) epilogue(n, m0, rows, j0, j1 int, withBias bool) {
 // runtime holds scratch until the end of the run).
 func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) error {
 	kdim := p.cg * p.kk
+	if p.packed != nil && is2d {
+		// float32 with packed weights: the gemm asks for the unfolded
+		// input an L2-sized block at a time, so it is never stored whole.
+		// The input is first copied into zero-padded planes, so that the
+		// unfolding is plain row copies without bounds.
+		x32, y32 := any(p.x).([]float32), any(p.y).([]float32)
+		mg := p.m / p.group
+		opt := p.gemmOptions()
+		pd := newPadded(d2)
+		scratch, err := p.ctx.Alloc(tensor.Float32, []int{p.cg, pd.hp, pd.wp})
+		if err != nil {
+			return err
+		}
+		defer p.ctx.Free(scratch)
+		xp := scratch.F32()
+		for n := 0; n < p.n; n++ {
+			for g := 0; g < p.group; g++ {
+				xs := x32[(n*p.c+g*p.cg)*p.inSize : (n*p.c+(g+1)*p.cg)*p.inSize]
+				p.ctx.Parallel(p.cg, max(1, 4096/p.inSize), func(lo, hi int) { pd.pad(xs, xp, lo, hi) })
+				src := func(dst []float32, ld, p0, kb, j0, nc int) {
+					pd.im2col(xp, p0, p0+kb, j0, j0+nc, dst, ld)
+				}
+				if p.bias != nil {
+					opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
+				}
+				gemm.SgemmPackedASource(mg, p.outSize, kdim, 1, p.packed[g], src, 0,
+					y32[(n*p.m+g*mg)*p.outSize:], p.outSize, &opt)
+				if _, fused := gemmEpilogue(p.act); !fused {
+					p.epilogue(n, g*mg, mg, 0, p.outSize, false)
+				}
+			}
+		}
+		return nil
+	}
 	tn := min(max(64, (1<<18)/kdim), p.outSize)
 	scratch, err := p.ctx.Alloc(dt, []int{kdim * tn})
 	if err != nil {
@@ -315,7 +406,7 @@ func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) erro
 				nn := j1 - j0
 				p.ctx.Parallel(kdim, max(1, 8192/nn), func(lo, hi int) {
 					if is2d {
-						im2col2d(xs, d2, lo, hi, j0, j1, col)
+						im2col2d(xs, d2, lo, hi, j0, j1, col[lo*nn:], nn)
 					} else {
 						im2colND(xs, &p.win, lo, hi, j0, j1, col)
 					}
@@ -325,6 +416,73 @@ func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) erro
 		}
 	}
 	return nil
+}
+
+// padded is the geometry of a conv2d's input copied into zero-padded
+// planes of hp×wp, input (0, 0) at (ph, pw): exactly the rows and columns
+// the taps reach, so the unfolding needs no bounds tests.
+type padded struct {
+	d      *conv2d
+	hp, wp int
+}
+
+func newPadded(d *conv2d) padded {
+	return padded{d: d, hp: (d.oh-1)*d.sh + (d.kh-1)*d.dh + 1, wp: (d.ow-1)*d.sw + (d.kw-1)*d.dw + 1}
+}
+
+// pad copies channels [c0, c1) of x into the zeroed planes xp (the
+// padding is left as it is).
+func (q padded) pad(x, xp []float32, c0, c1 int) {
+	d := q.d
+	plane := d.h * d.w
+	r0, r1 := max(0, d.ph), min(q.hp, d.h+d.ph) // padded rows holding input rows
+	q0, q1 := max(0, d.pw), min(q.wp, d.w+d.pw)
+	if r0 >= r1 || q0 >= q1 {
+		return
+	}
+	for c := c0; c < c1; c++ {
+		xc := x[c*plane : (c+1)*plane]
+		pc := xp[c*q.hp*q.wp : (c+1)*q.hp*q.wp]
+		for r := r0; r < r1; r++ {
+			ih := r - d.ph
+			copy(pc[r*q.wp+q0:r*q.wp+q1], xc[ih*d.w+q0-d.pw:])
+		}
+	}
+}
+
+// im2col is im2col2d reading the padded planes xp: rows [r0, r1) of the
+// unfolded input, output positions [j0, j1), row r at col[(r-r0)*ld:].
+func (q padded) im2col(xp []float32, r0, r1, j0, j1 int, col []float32, ld int) {
+	d := q.d
+	kk := d.kh * d.kw
+	nn := j1 - j0
+	rowStep := d.sh * q.wp
+	for r := r0; r < r1; r++ {
+		c, ki, kj := r/kk, r%kk/d.kw, r%d.kw
+		base := c*q.hp*q.wp + ki*d.dh*q.wp + kj*d.dw
+		dst := col[(r-r0)*ld : (r-r0)*ld+nn]
+		oh, ow := j0/d.ow, j0%d.ow
+		src := base + oh*rowStep + ow*d.sw
+		for pos := 0; pos < nn; {
+			cnt := min(d.ow-ow, nn-pos)
+			seg := dst[pos : pos+cnt]
+			switch d.sw {
+			case 1:
+				copy(seg, xp[src:])
+			case 2:
+				gatherS2(seg, xp[src:])
+			default:
+				xs := xp[src:]
+				for i := range seg {
+					seg[i] = xs[i*d.sw]
+				}
+			}
+			pos += cnt
+			oh++
+			ow = 0
+			src = base + oh*rowStep
+		}
+	}
 }
 
 // outRange returns the output positions [lo, hi) whose input position
@@ -347,16 +505,16 @@ func outRange(off, s, n, outN int) (lo, hi int) {
 }
 
 // im2col2d writes rows [r0, r1) of the unfolded input x (channels of h×w;
-// row r is channel, tap (ki, kj)) for output positions [j0, j1) into col
-// (row stride j1-j0).
-func im2col2d[F float](x []F, p *conv2d, r0, r1, j0, j1 int, col []F) {
+// row r is channel, tap (ki, kj)) for output positions [j0, j1) into col:
+// row r at col[(r-r0)*ld:].
+func im2col2d[F float](x []F, p *conv2d, r0, r1, j0, j1 int, col []F, ld int) {
 	nn := j1 - j0
 	plane := p.h * p.w
 	kk := p.kh * p.kw
 	for r := r0; r < r1; r++ {
 		c, ki, kj := r/kk, r%kk/p.kw, r%p.kw
 		xc := x[c*plane : (c+1)*plane]
-		dst := col[r*nn : (r+1)*nn]
+		dst := col[(r-r0)*ld : (r-r0)*ld+nn]
 		off := kj*p.dw - p.pw
 		lo, hi := outRange(off, p.sw, p.w, p.ow)
 		oh, ow := j0/p.ow, j0%p.ow
@@ -375,6 +533,8 @@ func im2col2d[F float](x []F, p *conv2d, r0, r1, j0, j1 int, col []F) {
 			clear(seg[b-ow:])
 			if p.sw == 1 {
 				copy(seg[a-ow:b-ow], xrow[a+off:b+off])
+			} else if s32, ok := any(seg[a-ow : b-ow]).([]float32); ok && p.sw == 2 {
+				gatherS2(s32, any(xrow[2*a+off:]).([]float32))
 			} else {
 				s := seg[a-ow : b-ow]
 				for i := range s {
@@ -382,6 +542,17 @@ func im2col2d[F float](x []F, p *conv2d, r0, r1, j0, j1 int, col []F) {
 				}
 			}
 		}
+	}
+}
+
+// gatherS2Go sets dst[i] = src[2i] for i < len(dst).
+func gatherS2Go(dst, src []float32) {
+	if len(dst) == 0 {
+		return
+	}
+	src = src[:2*len(dst)-1]
+	for i := range dst {
+		dst[i] = src[2*i]
 	}
 }
 
@@ -437,6 +608,27 @@ func (p *convProblem[F]) depthwise(dt tensor.DType, d *conv2d) error {
 	planes := p.n * p.m
 	flat := dt == tensor.Float32 && d.kh == 3 && d.kw == 3 && d.sh == d.sw && (d.sw == 1 || d.sw == 2) &&
 		d.dh == 1 && d.dw == 1 && p.act.isClamp()
+	var plan *dwPlan
+	if flat {
+		plan = newDWPlan(d)
+	}
+	if plan != nil {
+		lo, hi := p.act.clampRange()
+		forChunks(p.ctx, planes, 1, func(_, lo_, hi_ int) {
+			x32, y32, w32 := any(p.x).([]float32), any(p.y).([]float32), any(p.w).([]float32)
+			for pl := lo_; pl < hi_; pl++ {
+				n, m := pl/p.m, pl%p.m
+				ch := m / mult
+				var b float32
+				if p.bias != nil {
+					b = float32(p.bias[m])
+				}
+				plan.run(x32[(n*p.c+ch)*p.inSize:(n*p.c+ch+1)*p.inSize], (*[9]float32)(w32[m*9:m*9+9]),
+					y32[pl*p.outSize:(pl+1)*p.outSize], b, lo, hi)
+			}
+		})
+		return nil
+	}
 	var scratch []F
 	var per int
 	if flat {

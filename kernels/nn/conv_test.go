@@ -35,6 +35,15 @@ func runNode(tb testing.TB, n *graph.Node, opset int64, ins []*tensor.Tensor, co
 	}
 	pool := kernels.NewPool(2)
 	defer pool.Close()
+	if pk, ok := k.(kernels.PackedInputs); ok {
+		// as the runtime does: packed constants are not passed
+		ins = append([]*tensor.Tensor(nil), ins...)
+		for _, i := range pk.PackedInputs() {
+			if i < len(consts) && consts[i] {
+				ins[i] = nil
+			}
+		}
+	}
 	out := make([]*tensor.Tensor, len(n.Outputs))
 	err = func() (err error) {
 		defer func() {
@@ -43,10 +52,51 @@ func runNode(tb testing.TB, n *graph.Node, opset int64, ins []*tensor.Tensor, co
 				err = fmt.Errorf("panic: %v", r)
 			}
 		}()
-		return k.Run(&kernels.Ctx{Pool: pool}, ins, out)
+		return k.Run(&kernels.Ctx{Pool: pool, Allocator: poisonAlloc{}}, ins, out)
 	}()
 	return out, err
 }
+
+// poisonAlloc hands out NaN-filled buffers where a kernel asks for
+// memory it promises to overwrite (AllocUninit), so tests catch outputs
+// left partly unwritten.
+type poisonAlloc struct{}
+
+func (poisonAlloc) Alloc(dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	return tensor.Make(dt, shape)
+}
+
+func (poisonAlloc) AllocUninit(dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	t, err := tensor.Make(dt, shape)
+	if err != nil {
+		return nil, err
+	}
+	switch d := t.Data.(type) {
+	case []float32:
+		for i := range d {
+			d[i] = float32(math.NaN())
+		}
+	case []float64:
+		for i := range d {
+			d[i] = math.NaN()
+		}
+	case []uint16:
+		for i := range d {
+			d[i] = 0x7e00
+		}
+	case []int8:
+		for i := range d {
+			d[i] = 99
+		}
+	case []uint8:
+		for i := range d {
+			d[i] = 99
+		}
+	}
+	return t, nil
+}
+
+var _ uninitAllocator = poisonAlloc{}
 
 func node(op string, nIn, nOut int, attrs map[string]*graph.Attr) *graph.Node {
 	n := &graph.Node{OpType: op, Attrs: attrs}

@@ -32,12 +32,34 @@
 //   - 1×1, stride 1, no padding: a direct product with the input, no
 //     unfolding;
 //   - depthwise (C/group = 1, group = C > 1): a direct loop per plane; the
-//     3×3 stride-1 and stride-2 float32 case copies the plane into a
-//     zero-padded buffer and runs vector row kernels (AVX2+FMA assembly on
-//     amd64, portable Go elsewhere or with -tags noasm), so no output needs
-//     a border test;
-//   - everything else: im2col over tiles of output positions (bounded
-//     scratch) and a product with the packed weights.
+//     3×3 stride-1 and stride-2 float32 case reads the plane in place with
+//     AVX-512 (masked loads are the zero padding: dw512_amd64.s), or copies
+//     it into a zero-padded buffer for AVX2+FMA row kernels, or portable Go
+//     elsewhere or with -tags noasm; bias and Relu/Clip are fused;
+//   - everything else, float32 with constant weights: the input is copied
+//     once into zero-padded planes, and the gemm asks for the unfolded
+//     (im2col) matrix an L2-sized block at a time
+//     (gemm.SgemmPackedASource), filled by row copies (stride 2 by a vector
+//     gather), so it is never stored whole;
+//   - other types or runtime weights: im2col over tiles of output
+//     positions (bounded scratch) and a product.
+//
+// # Pooling
+//
+// Float32 MaxPool (without Indices) and AveragePool with a horizontal
+// stride of 1 or 2 take two vector passes per output row: the maximum (or
+// sum) over the window's input rows into a padded row buffer, then over
+// each window's columns (AVX-512 with masked tails, AVX2 with scalar
+// tails, portable Go with -tags noasm). MaxPool propagates NaN there too.
+//
+// # Memory
+//
+// Constant weights, once packed or converted, live only in the kernel:
+// Conv, Gemm and MatMul implement kernels.PackedInputs, so the runtime
+// passes nil for them and frees the originals. Outputs that a kernel writes
+// completely (Conv, Gemm, the pools) are requested through the allocator's
+// AllocUninit when it has one (the runtime's recycler), which skips
+// clearing a recycled buffer.
 //
 // The products run on the caller's worker pool through the gemm package's
 // own splitting; pools, normalizations and depthwise convolutions split

@@ -26,7 +26,13 @@ type gemmKernel struct {
 	pb             *gemm.PackedB
 	bk, bn         int
 	c              any // beta·C for a constant C, or nil
+	cShape         []int
+	packedIDs      []int
 }
+
+// PackedInputs implements kernels.PackedInputs: a constant B (packed) and
+// a constant C (scaled by beta) live in the kernel.
+func (k *gemmKernel) PackedInputs() []int { return k.packedIDs }
 
 func buildGemm(b *kernels.BuildContext) (kernels.Kernel, error) {
 	if len(b.Inputs) < 2 {
@@ -55,6 +61,9 @@ func buildGemm(b *kernels.BuildContext) (kernels.Kernel, error) {
 			k.b = packB(v, r, c, k.transB)
 		}
 		k.bk, k.bn = kd, n
+		if sameFloat(b.Inputs[0].DType, bt.DType) {
+			k.packedIDs = append(k.packedIDs, 1)
+		}
 	}
 	if b.HasInput(2) {
 		switch v := constAs(b, 2).(type) {
@@ -62,6 +71,10 @@ func buildGemm(b *kernels.BuildContext) (kernels.Kernel, error) {
 			k.c = scaled(v, k.beta)
 		case []float64:
 			k.c = scaled(v, float64(k.beta))
+		}
+		if ct := b.ConstInput(2); k.c != nil && sameFloat(b.Inputs[0].DType, ct.DType) {
+			k.cShape = append([]int{}, ct.Shape...)
+			k.packedIDs = append(k.packedIDs, 2)
 		}
 	}
 	return k, nil
@@ -79,6 +92,13 @@ func packB[F float](v []F, r, c int, trans bool) []F {
 		}
 	}
 	return out
+}
+
+// sameFloat reports whether a constant of dtype c is computed in the type
+// of an input of dtype x (16-bit floats are widened to float32), or may be
+// (x unknown at build time: a valid model has them equal).
+func sameFloat(x, c tensor.DType) bool {
+	return x == tensor.Undefined || x == c || isHalf(x) && isHalf(c)
 }
 
 func scaled[F float](v []F, s F) []F {
@@ -125,6 +145,9 @@ func gemmRun[F float](ctx *kernels.Ctx, k *gemmKernel, in, out []*tensor.Tensor)
 		kb, n = k.bk, k.bn
 	} else {
 		bt := in[1]
+		if bt == nil {
+			return fmt.Errorf("B is missing or has a dtype unlike A")
+		}
 		if len(bt.Shape) != 2 {
 			return fmt.Errorf("B must be 2-D, has shape %v", bt.Shape)
 		}
@@ -143,31 +166,36 @@ func gemmRun[F float](ctx *kernels.Ctx, k *gemmKernel, in, out []*tensor.Tensor)
 	// C must broadcast to [M, N] (unidirectionally).
 	var cd []F
 	cm, cn := 1, 1
-	if len(in) > 2 && in[2] != nil {
-		c := in[2]
-		switch len(c.Shape) {
+	if hasC := len(in) > 2 && in[2] != nil; hasC || k.cShape != nil {
+		cShape := k.cShape
+		if hasC {
+			cShape = in[2].Shape
+		}
+		switch len(cShape) {
 		case 0:
 		case 1:
-			cn = c.Shape[0]
+			cn = cShape[0]
 		case 2:
-			cm, cn = c.Shape[0], c.Shape[1]
+			cm, cn = cShape[0], cShape[1]
 		default:
-			return fmt.Errorf("C must have rank <= 2, has shape %v", c.Shape)
+			return fmt.Errorf("C must have rank <= 2, has shape %v", cShape)
 		}
 		if (cm != 1 && cm != m) || (cn != 1 && cn != n) {
-			return fmt.Errorf("C shape %v does not broadcast to [%d %d]", c.Shape, m, n)
+			return fmt.Errorf("C shape %v does not broadcast to [%d %d]", cShape, m, n)
 		}
 		if pre, ok := k.c.([]F); ok {
 			cd = pre
+		} else if len(in) <= 2 || in[2] == nil {
+			return fmt.Errorf("C is missing or has a dtype unlike A")
 		} else {
-			v, ok := c.Data.([]F)
+			v, ok := in[2].Data.([]F)
 			if !ok {
-				return fmt.Errorf("C has dtype %v, unlike A", c.DType)
+				return fmt.Errorf("C has dtype %v, unlike A", in[2].DType)
 			}
 			cd = scaled(v, F(k.beta))
 		}
 	}
-	y, err := ctx.Alloc(a.DType, []int{m, n})
+	y, err := allocFull(ctx, a.DType, []int{m, n}) // the products run with beta = 0 or copy C first
 	if err != nil {
 		return err
 	}
@@ -248,9 +276,19 @@ func gemm32(ctx *kernels.Ctx, k *gemmKernel, a []float32, lda, m, n, kd int, pb 
 // matmulKernel is a compiled MatMul node (numpy semantics: batched,
 // broadcast, 1-D operands promoted), with an optional activation epilogue.
 type matmulKernel struct {
-	act Activation
-	b   any           // constant B converted to the compute type, or nil
-	pb  *gemm.PackedB // constant float32 B of rank <= 2, packed
+	act    Activation
+	b      any           // constant B converted to the compute type, or nil
+	pb     *gemm.PackedB // constant float32 B of rank <= 2, packed (b is then nil)
+	bShape []int         // shape of a packed B
+}
+
+// PackedInputs implements kernels.PackedInputs: a packed B lives in the
+// kernel.
+func (k *matmulKernel) PackedInputs() []int {
+	if k.pb != nil {
+		return []int{1}
+	}
+	return nil
 }
 
 func buildMatMul(b *kernels.BuildContext) (kernels.Kernel, error) {
@@ -272,7 +310,11 @@ func buildMatMul(b *kernels.BuildContext) (kernels.Kernel, error) {
 			if len(bt.Shape) == 2 {
 				n = bt.Shape[1]
 			}
-			k.pb = gemm.PackB(false, kd, n, v, n)
+			if sameFloat(b.Inputs[0].DType, bt.DType) {
+				k.pb = gemm.PackB(false, kd, n, v, n)
+				k.bShape = append([]int{}, bt.Shape...)
+				k.b = nil // the packed copy is all the product reads
+			}
 		}
 	}
 	return k, nil
@@ -345,7 +387,14 @@ func matmulShape(as, bs []int) (mmShape, error) {
 func matmulRun[F float](ctx *kernels.Ctx, k *matmulKernel, in, out []*tensor.Tensor) error {
 	act, bc := k.act, k.b
 	a, b := in[0], in[1]
-	s, err := matmulShape(a.Shape, b.Shape)
+	bShape := k.bShape
+	if b != nil {
+		bShape = b.Shape
+	}
+	if bShape == nil {
+		return fmt.Errorf("B is missing")
+	}
+	s, err := matmulShape(a.Shape, bShape)
 	if err != nil {
 		return err
 	}
@@ -353,6 +402,10 @@ func matmulRun[F float](ctx *kernels.Ctx, k *matmulKernel, in, out []*tensor.Ten
 	bd, err := paramData[F](bc, b, "B")
 	if err != nil {
 		return err
+	}
+	_, is32 := any(ad).([]float32)
+	if bd == nil && !(is32 && k.pb != nil) {
+		return fmt.Errorf("B is missing or has a dtype unlike A")
 	}
 	y, err := ctx.Alloc(a.DType, s.out)
 	if err != nil {

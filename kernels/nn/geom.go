@@ -85,7 +85,6 @@ func parseGeom(b *kernels.BuildContext, needKernel bool) (geom, error) {
 	return g, nil
 }
 
-
 // window is a geometry resolved against one input: everything a kernel
 // needs per spatial dimension.
 type window struct {

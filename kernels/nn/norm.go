@@ -580,6 +580,10 @@ func lrnRun[F float](ctx *kernels.Ctx, k *lrnKernel, in, out []*tensor.Tensor) e
 	xd, yd := x.Data.([]F), y.Data.([]F)
 	before, after := (k.size-1)/2, k.size/2
 	scale := k.alpha / float64(k.size)
+	if x32, ok := any(xd).([]float32); ok {
+		lrn32(ctx, k, x32, any(yd).([]float32), n, c, size)
+		return nil
+	}
 	ctx.Parallel(n*c, max(1, 2048/max(size*k.size, 1)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			ni, ch := p/c, p%c
@@ -596,6 +600,51 @@ func lrnRun[F float](ctx *kernels.Ctx, k *lrnKernel, in, out []*tensor.Tensor) e
 		}
 	})
 	return nil
+}
+
+// lrn32 is lrnRun for float32, plane by plane: the window's sums of
+// squares are accumulated a plane at a time (vectorisable loops), and the
+// common exponents (beta 0.75 in AlexNet and GoogLeNet, 0.5, 1) take
+// square roots instead of a pow per element.
+func lrn32(ctx *kernels.Ctx, k *lrnKernel, x, y []float32, n, c, size int) {
+	before, after := (k.size-1)/2, k.size/2
+	scale := float32(k.alpha / float64(k.size))
+	bias, beta := float32(k.bias), k.beta
+	ctx.Parallel(n*c, max(1, 2048/max(size*k.size, 1)), func(lo, hi int) {
+		s := make([]float32, size)
+		for p := lo; p < hi; p++ {
+			ni, ch := p/c, p%c
+			c0, c1 := max(0, ch-before), min(c-1, ch+after)
+			clear(s)
+			for cc := c0; cc <= c1; cc++ {
+				xc := x[(ni*c+cc)*size : (ni*c+cc+1)*size]
+				for i, v := range xc {
+					s[i] += v * v
+				}
+			}
+			xs, dst := x[p*size:(p+1)*size], y[p*size:(p+1)*size]
+			switch beta {
+			case 0.75:
+				for i, v := range xs {
+					t := bias + scale*s[i]
+					r := float32(math.Sqrt(float64(t)))
+					dst[i] = v / (r * float32(math.Sqrt(float64(r))))
+				}
+			case 0.5:
+				for i, v := range xs {
+					dst[i] = v / float32(math.Sqrt(float64(bias+scale*s[i])))
+				}
+			case 1:
+				for i, v := range xs {
+					dst[i] = v / (bias + scale*s[i])
+				}
+			default:
+				for i, v := range xs {
+					dst[i] = float32(float64(v) / math.Pow(float64(bias+scale*s[i]), beta))
+				}
+			}
+		}
+	})
 }
 
 // --- MeanVarianceNormalization ---

@@ -121,7 +121,7 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 	}
 	planes := x.Shape[0] * x.Shape[1]
 	yshape := append([]int{x.Shape[0], x.Shape[1]}, win.out...)
-	y, err := ctx.Alloc(x.DType, yshape)
+	y, err := allocFull(ctx, x.DType, yshape) // every window is written
 	if err != nil {
 		return err
 	}
@@ -139,7 +139,16 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 	xd, yd := x.Data.([]T), y.Data.([]T)
 	d2, is2d := to2d(win)
 	grain := max(1, 4096/max(outSize*prod(win.k), 1))
+	vec := (k.kind == poolMax && idx == nil || k.kind == poolAvg) && is2d && x.DType == tensor.Float32 && maxPoolVec(&d2)
+	var avgCols []float32
+	if vec && k.kind == poolAvg {
+		avgCols = avgPoolCols(&d2, k.countPad)
+	}
 	ctx.Parallel(planes, grain, func(lo, hi int) {
+		var rowBuf []float32
+		if vec {
+			rowBuf = make([]float32, maxPoolRowLen(&d2))
+		}
 		for pl := lo; pl < hi; pl++ {
 			xs := xd[pl*inSize : (pl+1)*inSize]
 			ys := yd[pl*outSize : (pl+1)*outSize]
@@ -148,8 +157,12 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 				is = idx[pl*outSize : (pl+1)*outSize]
 			}
 			switch {
+			case k.kind == poolMax && is2d && is == nil && rowBuf != nil:
+				maxPool2dF32(any(xs).([]float32), any(ys).([]float32), &d2, rowBuf)
 			case k.kind == poolMax && is2d && is == nil:
 				maxPool2dFast(xs, ys, &d2)
+			case k.kind == poolAvg && is2d && rowBuf != nil:
+				avgPool2dF32(any(xs).([]float32), any(ys).([]float32), &d2, k.countPad, rowBuf, avgCols)
 			case k.kind == poolAvg && is2d:
 				avgPool2d(any(xs), any(ys), &d2, k.countPad)
 			case k.kind == poolMax && is2d:
@@ -253,6 +266,144 @@ func maxPool2dFast[T poolElem](x, y []T, d *conv2d) {
 				row[o] = m
 			}
 		}
+	}
+}
+
+// maxPoolVec reports whether maxPool2dF32 handles the geometry: stride 1
+// with any dilation, or stride 2 with none, across rows.
+func maxPoolVec(d *conv2d) bool {
+	return d.sw == 1 || d.sw == 2 && d.dw == 1
+}
+
+// maxPoolRowLen is the length of maxPool2dF32's row buffer: the input row
+// between its left and right padding (-Inf), up to the last tap of the
+// last window, plus one float of slack for maxTapsS2.
+func maxPoolRowLen(d *conv2d) int {
+	return max(d.pw+d.w, (d.ow-1)*d.sw+(d.kw-1)*d.dw+1) + 1
+}
+
+// maxPool2dF32 is maxPool2dFast for float32 in two vector passes per
+// output row: the maximum over the window's valid input rows goes into
+// buf (at offset pw, between -Inf padding), then each output takes the
+// maximum of its kw taps in buf. NaN propagates.
+func maxPool2dF32(x, y []float32, d *conv2d, buf []float32) {
+	inf := float32(math.Inf(-1))
+	for i := range buf {
+		buf[i] = inf
+	}
+	row := buf[d.pw : d.pw+d.w]
+	for oh := 0; oh < d.oh; oh++ {
+		yr := y[oh*d.ow : (oh+1)*d.ow]
+		ih0 := oh*d.sh - d.ph
+		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
+		if kiLo >= kiHi {
+			for i := range yr {
+				yr[i] = inf
+			}
+			continue
+		}
+		maxTaps(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
+		if d.sw == 1 {
+			maxTaps(yr, buf, d.kw, d.dw)
+		} else {
+			maxTapsS2(yr, buf, d.kw)
+		}
+	}
+}
+
+// avgPool2dF32 is avgPool2d for float32 in the two passes of
+// maxPool2dF32 (sums instead of maxima, zero padding), each window's sum
+// then divided by its tap count; cols holds the column counts per output
+// column (see avgPoolCols).
+func avgPool2dF32(x, y []float32, d *conv2d, countPad bool, buf []float32, cols []float32) {
+	clear(buf)
+	row := buf[d.pw : d.pw+d.w]
+	for oh := 0; oh < d.oh; oh++ {
+		yr := y[oh*d.ow : (oh+1)*d.ow]
+		ih0 := oh*d.sh - d.ph
+		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
+		rows := kiHi - kiLo
+		if countPad {
+			lo, hi := validRange(ih0+d.ph, d.kh, d.dh, d.h+d.ph+d.eh)
+			rows = hi - lo
+		}
+		if kiLo >= kiHi {
+			for i := range yr {
+				yr[i] = 0 / (float32(rows) * cols[i]) // NaN for all padding, as avgPool2dT
+			}
+			continue
+		}
+		sumTaps(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
+		if d.sw == 1 {
+			sumTaps(yr, buf, d.kw, d.dw)
+		} else {
+			sumTapsS2(yr, buf, d.kw)
+		}
+		r := float32(rows)
+		for i, c := range cols[:len(yr)] {
+			yr[i] /= r * c
+		}
+	}
+}
+
+// avgPoolCols returns the number of taps of each output column's window
+// that avgPool2d counts.
+func avgPoolCols(d *conv2d, countPad bool) []float32 {
+	cols := make([]float32, d.ow)
+	for o := range cols {
+		iw0 := o*d.sw - d.pw
+		lo, hi := validRange(iw0, d.kw, d.dw, d.w)
+		if countPad {
+			lo, hi = validRange(iw0+d.pw, d.kw, d.dw, d.w+d.pw+d.ew)
+		}
+		cols[o] = float32(hi - lo)
+	}
+	return cols
+}
+
+// sumTapsGo sets y[i] = Σ_{t<k} x[i + t·step].
+func sumTapsGo(y, x []float32, k, step int) {
+	for i := range y {
+		s := x[i]
+		for t := 1; t < k; t++ {
+			s += x[i+t*step]
+		}
+		y[i] = s
+	}
+}
+
+// sumTapsS2Go sets y[i] = Σ_{t<k} x[2i + t].
+func sumTapsS2Go(y, x []float32, k int) {
+	for i := range y {
+		w := x[2*i : 2*i+k]
+		s := w[0]
+		for _, v := range w[1:] {
+			s += v
+		}
+		y[i] = s
+	}
+}
+
+// maxTapsGo sets y[i] = max_{t<k} x[i + t·step] (NaN if any tap is NaN).
+func maxTapsGo(y, x []float32, k, step int) {
+	for i := range y {
+		m := x[i]
+		for t := 1; t < k; t++ {
+			m = max(m, x[i+t*step])
+		}
+		y[i] = m
+	}
+}
+
+// maxTapsS2Go sets y[i] = max_{t<k} x[2i + t] (NaN if any tap is NaN).
+func maxTapsS2Go(y, x []float32, k int) {
+	for i := range y {
+		w := x[2*i : 2*i+k]
+		m := w[0]
+		for _, v := range w[1:] {
+			m = max(m, v)
+		}
+		y[i] = m
 	}
 }
 
@@ -493,7 +644,7 @@ func globalPoolRun[F float](ctx *kernels.Ctx, k *globalPoolKernel, x *tensor.Ten
 	for i := 2; i < len(yshape); i++ {
 		yshape[i] = 1
 	}
-	y, err := ctx.Alloc(x.DType, yshape)
+	y, err := allocFull(ctx, x.DType, yshape)
 	if err != nil {
 		return err
 	}

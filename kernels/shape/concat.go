@@ -79,7 +79,7 @@ func buildConcat(b *kernels.BuildContext) (kernels.Kernel, error) {
 			}
 			shape[ax] += x.Shape[ax]
 		}
-		y, err := ctx.Alloc(x0.DType, shape)
+		y, err := allocFull(ctx, x0.DType, shape) // the inputs cover every element
 		if err != nil {
 			return err
 		}
@@ -91,6 +91,19 @@ func buildConcat(b *kernels.BuildContext) (kernels.Kernel, error) {
 			if row > 0 && outer > 0 {
 				rc := rowCopy{ctx: ctx, dst: y.Data, src: x.Data, dstOff: off, n: outer,
 					rowLen: row, dstStride: outRow, srcStride: row}
+				if outer == 1 && row >= 2*minParallel && ctx.Threads() > 1 {
+					// one long run (batch 1, channel axis): copy it in
+					// pieces so that every thread takes part
+					pieces := min(row/minParallel, 4*ctx.Threads())
+					rc.n, rc.rowLen = pieces, row/pieces
+					rc.dstStride, rc.srcStride = rc.rowLen, rc.rowLen
+					if err := rowCopyImpl.call(x.DType, rc); err != nil {
+						return err
+					}
+					done := pieces * rc.rowLen
+					rc.dstOff, rc.srcOff = off+done, done
+					rc.n, rc.rowLen = 1, row-done
+				}
 				if err := rowCopyImpl.call(x.DType, rc); err != nil {
 					return err
 				}
@@ -196,4 +209,23 @@ func buildSplit(b *kernels.BuildContext) (kernels.Kernel, error) {
 		}
 		return nil
 	}), nil
+}
+
+// uninitAllocator is implemented by allocators that can hand out a
+// recycled buffer without zeroing it (the runtime's recycler); its
+// AllocUninit has the contract of kernels.Allocator.Alloc except that the
+// contents are arbitrary.
+type uninitAllocator interface {
+	AllocUninit(dt tensor.DType, shape []int) (*tensor.Tensor, error)
+}
+
+// allocFull allocates an output that the kernel writes completely, so its
+// old contents need not be cleared.
+func allocFull(ctx *kernels.Ctx, dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	if ctx != nil && dt != tensor.String {
+		if u, ok := ctx.Allocator.(uninitAllocator); ok {
+			return u.AllocUninit(dt, shape)
+		}
+	}
+	return ctx.Alloc(dt, shape)
 }

@@ -454,3 +454,55 @@ func TestTriluReverseSequence(t *testing.T) {
 		t.Error("sequence longer than the time axis: want an error")
 	}
 }
+
+// nanAlloc fills the buffers kernels promise to overwrite (AllocUninit)
+// with NaN, so a test sees any element left unwritten.
+type nanAlloc struct{ kernels.HeapAllocator }
+
+func (nanAlloc) AllocUninit(dt tensor.DType, shape []int) (*tensor.Tensor, error) {
+	t, err := tensor.Make(dt, shape)
+	if d, ok := t.Data.([]float32); ok {
+		for i := range d {
+			d[i] = float32(math.NaN())
+		}
+	}
+	return t, err
+}
+
+// TestConcatLongRuns checks the batch-1 channel Concat, whose single long
+// row per input is copied in pieces over the threads, with run lengths
+// that do not divide evenly.
+func TestConcatLongRuns(t *testing.T) {
+	var ins []*tensor.Tensor
+	var want []float32
+	for i, c := range []int{3, 5, 1} {
+		x := tensor.New(tensor.Float32, 1, c, 101, 233)
+		for j := range x.F32() {
+			x.F32()[j] = float32(i*1000000 + j)
+		}
+		ins = append(ins, x)
+		want = append(want, x.F32()...)
+	}
+	build, err := kernels.Lookup("", "Concat", 13)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &graph.Node{OpType: "Concat", Inputs: []string{"a", "b", "c"}, Outputs: []string{"y"},
+		Attrs: map[string]*graph.Attr{"axis": aInt("axis", 1)}}
+	k, err := build(&kernels.BuildContext{Node: n, Opset: 13, Inputs: make([]kernels.Input, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]*tensor.Tensor, 1)
+	if err := k.Run(&kernels.Ctx{Allocator: nanAlloc{}, Pool: testPool}, ins, out); err != nil {
+		t.Fatal(err)
+	}
+	if !tensor.EqualShapes(out[0].Shape, []int{1, 9, 101, 233}) {
+		t.Fatalf("shape %v", out[0].Shape)
+	}
+	for i, v := range out[0].F32() {
+		if v != want[i] {
+			t.Fatalf("y[%d] = %v, want %v", i, v, want[i])
+		}
+	}
+}
