@@ -66,6 +66,7 @@ func setupBench(e *env, fs *flag.FlagSet) func([]string) error {
 		}
 		defer s.Close()
 		s.Model, m = nil, nil // let the original weights go: peak RSS counts what the session needs
+		goruntime.GC()
 		var inputs []*tensor.Tensor
 		if len(in.files) > 0 {
 			inputs, err = in.load(e, s.Inputs())
