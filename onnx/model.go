@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 
 	"google.golang.org/protobuf/proto"
 
@@ -37,7 +38,22 @@ func Load(path string) (*graph.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := Decode(b, filepath.Dir(path))
+	var mp onnxpb.ModelProto
+	if err := proto.Unmarshal(b, &mp); err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotONNX, err)
+	}
+	if mp.Graph == nil {
+		return nil, fmt.Errorf("%s: %w: the model has no graph", path, ErrNotONNX)
+	}
+	// The file bytes and each initializer's raw data are dropped as soon as
+	// they are decoded, so loading a model needs about twice its size in
+	// memory rather than three times (edge devices are small).
+	if len(b) > 4<<20 {
+		b = nil
+		goruntime.GC() // return the file bytes before the tensors are made
+	}
+	b = nil
+	m, err := fromProto(&mp, filepath.Dir(path), true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -58,6 +74,12 @@ func Decode(b []byte, baseDir string) (*graph.Model, error) {
 
 // FromProto converts a decoded ModelProto to the IR and validates the graph.
 func FromProto(mp *onnxpb.ModelProto, baseDir string) (*graph.Model, error) {
+	return fromProto(mp, baseDir, false)
+}
+
+// fromProto converts; consume lets it release initializer bytes of mp as
+// it goes (mp is then unusable).
+func fromProto(mp *onnxpb.ModelProto, baseDir string, consume bool) (*graph.Model, error) {
 	m := &graph.Model{
 		Opsets:          map[string]int64{},
 		IRVersion:       mp.IrVersion,
@@ -81,7 +103,7 @@ func FromProto(mp *onnxpb.ModelProto, baseDir string) (*graph.Model, error) {
 	if len(mp.Functions) > 0 {
 		return nil, fmt.Errorf("onnx: model-local functions are not supported (%d defined, first %q)", len(mp.Functions), mp.Functions[0].Name)
 	}
-	g, err := graphFromProto(mp.Graph, baseDir, 0)
+	g, err := graphFromProto(mp.Graph, baseDir, 0, consume)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +117,7 @@ func FromProto(mp *onnxpb.ModelProto, baseDir string) (*graph.Model, error) {
 // maxGraphDepth bounds nesting of subgraphs (If inside Loop inside ...).
 const maxGraphDepth = 64
 
-func graphFromProto(gp *onnxpb.GraphProto, baseDir string, depth int) (*graph.Graph, error) {
+func graphFromProto(gp *onnxpb.GraphProto, baseDir string, depth int, consume bool) (*graph.Graph, error) {
 	if depth > maxGraphDepth {
 		return nil, fmt.Errorf("onnx: subgraphs nested deeper than %d", maxGraphDepth)
 	}
@@ -114,6 +136,9 @@ func graphFromProto(gp *onnxpb.GraphProto, baseDir string, depth int) (*graph.Gr
 			return nil, fmt.Errorf("initializer: %w", err)
 		}
 		g.AddInitializer(tp.Name, t)
+		if consume {
+			tp.RawData, tp.FloatData, tp.Int64Data, tp.Int32Data = nil, nil, nil, nil
+		}
 	}
 	for _, sp := range gp.SparseInitializer {
 		t, name, err := sparseToDense(sp, baseDir)
@@ -318,14 +343,14 @@ func attrFromProto(ap *onnxpb.AttributeProto, baseDir string, depth int) (*graph
 		if ap.G == nil {
 			return nil, fmt.Errorf("GRAPH attribute without a graph")
 		}
-		g, err := graphFromProto(ap.G, baseDir, depth+1)
+		g, err := graphFromProto(ap.G, baseDir, depth+1, false)
 		if err != nil {
 			return nil, err
 		}
 		a.Graph = g
 	case graph.AttrGraphs:
 		for _, gp := range ap.Graphs {
-			g, err := graphFromProto(gp, baseDir, depth+1)
+			g, err := graphFromProto(gp, baseDir, depth+1, false)
 			if err != nil {
 				return nil, err
 			}
