@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
-func TestDemo(t *testing.T) {
+func TestRunEngine(t *testing.T) {
 	var buf bytes.Buffer
-	res, err := Run(&buf, Options{Threads: 1, Samples: 50})
+	res, err := RunEngine(&buf, Options{Threads: 1, Samples: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,5 +20,29 @@ func TestDemo(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "latency median") {
 		t.Errorf("report lacks the latency table:\n%s", buf.String())
+	}
+}
+
+// TestRun runs a short split demo: 100 then 2 Mbit/s.
+func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 s demo")
+	}
+	var buf bytes.Buffer
+	res, err := Run(&buf, Options{Duration: 3 * time.Second, Interval: 500 * time.Millisecond, Bandwidths: []float64{100, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + buf.String())
+	if res.Requests == 0 || res.Failed > 0 {
+		t.Fatalf("%d requests, %d failed", res.Requests, res.Failed)
+	}
+	if acc := float64(res.Correct) / float64(res.Digits); acc < 0.9 {
+		t.Errorf("accuracy %.3f", acc)
+	}
+	for _, want := range []string{"summary:", "plan switches:", "uplink now 2 Mbit/s"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
 	}
 }

@@ -86,6 +86,9 @@ type DeviceConfig struct {
 	// uploads): the bytes and time of each transfer, for a bandwidth
 	// estimator.
 	Observer transport.Observer
+	// CloudObserver, when set, receives the samples of the direct
+	// connection to the cloud instead of Observer (to tell the hops apart).
+	CloudObserver transport.Observer
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -271,23 +274,27 @@ func NewDevice(cfg DeviceConfig) (*Device, error) {
 		d.Close()
 		return nil, fmt.Errorf("node: split %q leaves the edge empty: the device sends to the cloud directly and needs its address", ps.Spec)
 	}
-	open := func(name, addr string, dialer Dialer) (*tierConn, error) {
+	open := func(name, addr string, dialer Dialer, obs transport.Observer) (*tierConn, error) {
 		if addr == "" {
 			return nil, nil
 		}
 		cc, err := dial(dialConfig{addr: addr, token: cfg.Token, tls: cfg.TLS, dialer: dialer,
-			observer: cfg.Observer, maxMsg: cfg.MaxMessageBytes})
+			observer: obs, maxMsg: cfg.MaxMessageBytes})
 		if err != nil {
 			return nil, err
 		}
 		return &tierConn{name: name, cc: cc, infer: pb.NewGRPCInferenceServiceClient(cc),
 			repo: repositorypb.NewModelRepositoryServiceClient(cc)}, nil
 	}
-	if d.edge, err = open("edge", cfg.Edge, cfg.EdgeDialer); err != nil {
+	if d.edge, err = open("edge", cfg.Edge, cfg.EdgeDialer, cfg.Observer); err != nil {
 		d.Close()
 		return nil, err
 	}
-	if d.cloud, err = open("cloud", cfg.Cloud, cfg.CloudDialer); err != nil {
+	cloudObs := cfg.Observer
+	if cfg.CloudObserver != nil {
+		cloudObs = cfg.CloudObserver
+	}
+	if d.cloud, err = open("cloud", cfg.Cloud, cfg.CloudDialer, cloudObs); err != nil {
 		d.Close()
 		return nil, err
 	}
@@ -425,10 +432,12 @@ type Timings struct {
 	CloudRaw  time.Duration `json:"cloud_raw_ns"`
 	// RPC is the device's time in inference calls; Network is RPC less the
 	// time the first server reported spending (transfer and queueing);
-	// EdgeCloud is the edge's round trip to the cloud.
-	RPC       time.Duration `json:"rpc_ns"`
-	Network   time.Duration `json:"network_ns"`
-	EdgeCloud time.Duration `json:"edge_cloud_ns"`
+	// EdgeCloud is the edge's round trip to the cloud, EdgeCloudBytes the
+	// size of the request it forwarded.
+	RPC            time.Duration `json:"rpc_ns"`
+	Network        time.Duration `json:"network_ns"`
+	EdgeCloud      time.Duration `json:"edge_cloud_ns"`
+	EdgeCloudBytes int64         `json:"edge_cloud_bytes"`
 
 	// BytesUp and BytesDown are the inference messages the device sent and
 	// received (every attempt; gRPC frames, headers excluded);
@@ -625,6 +634,7 @@ func (d *Device) viaEdge(ctx context.Context, ep *devPiece, acts []transport.Nam
 		return out, true, nil
 	}
 	t.EdgeCloud += paramDur(ps, ParamNextRPCTime)
+	t.EdgeCloudBytes += paramInt(ps, ParamNextBytesOut)
 	if fw, _ := paramBool(ps, ParamForwarded); fw {
 		t.Cloud += paramDur(ps, ParamNextEmulatedTime)
 		t.CloudRaw += paramDur(ps, ParamNextComputeTime)

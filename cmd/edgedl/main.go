@@ -50,8 +50,14 @@ func init() {
 			summary: "split inference from the device: run its piece, send the rest to edge/cloud", setup: setupInfer, minArgs: 1, maxArgs: 1},
 		{name: "compress", args: "MODEL.onnx [--quantize int8|int8-dynamic|fp16] [--prune S] [--prune-channels F] [--share-weights BITS] --out OUT",
 			summary: "quantise, prune or weight-share a model", setup: setupCompress, minArgs: 1, maxArgs: 1},
+		{name: "bench-partition", args: "MODEL.onnx --bandwidths 1,5,10,50,100,1000 --rtt 20ms [--device-slowdown S] [--edge-slowdown S] [--json] [--plot FILE.png]",
+			summary: "measure split-inference latency per bandwidth: planner vs measured oracle (also 'edgedl bench partition')", setup: setupBenchPartition, minArgs: 1, maxArgs: 1},
 		{name: "conformance", args: "DIR [DIR ...] [--filter REGEXP] [--json]",
 			summary: "run ONNX backend test folders and count passes", setup: setupConformance, minArgs: 1, maxArgs: -1},
+		{name: "train", args: "MODEL --dataset NAME --out FILE.onnx [--epochs N] [--batch B] [--lr LR] [--optimizer sgd|adam] [--json]",
+			summary: "train or fine-tune a model on MNIST, Fashion-MNIST or an sktime .ts data set", setup: setupTrain, minArgs: 1, maxArgs: 1},
+		{name: "fl", args: "server|client|simulate|plot [flags]",
+			summary: "federated learning: a coordinator, a client, or an in-process simulation", setup: setupFL, minArgs: 1, maxArgs: -1},
 		{name: "version", args: "",
 			summary: "print the version", setup: setupVersion, minArgs: 0, maxArgs: 0},
 	}
@@ -106,6 +112,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "-version", "--version":
 		name = "version"
+	case "bench":
+		if len(args) > 1 && args[1] == "partition" {
+			name, args = "bench-partition", args[1:]
+		}
 	}
 	c := lookupCommand(name)
 	if c == nil {
