@@ -168,6 +168,10 @@ func NodeFLOPs(n *graph.Node, in, out [][]int) int64 {
 	case "none":
 		return 0
 	}
+	if n.Attrs[AttrActivation] != nil {
+		// An activation the optimizer fused into this elementwise node.
+		return 2 * sumElems(out)
+	}
 	return sumElems(out)
 }
 
