@@ -1,0 +1,350 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgedl/edgedl/graph"
+	"github.com/edgedl/edgedl/onnx"
+	"github.com/edgedl/edgedl/train"
+	"github.com/edgedl/edgedl/train/arch"
+	"github.com/edgedl/edgedl/train/data"
+)
+
+// dataSets is a loaded data set: training and test splits, and how the
+// inputs were normalised (for the exported model's metadata).
+type dataSets struct {
+	name        string
+	train, test data.Dataset
+	classes     int
+	norm        map[string]string
+}
+
+// loadData loads a data set by name: "mnist", "fashion-mnist", or an sktime
+// .ts file (NAME_TRAIN.ts, with NAME_TEST.ts beside it for evaluation) or
+// the folder holding both. limit and testLimit > 0 keep that many samples
+// (a seeded random subset).
+func loadData(name string, limit, testLimit int, seed uint64) (*dataSets, error) {
+	var tr, te *data.InMemory
+	ds := &dataSets{name: name}
+	switch strings.ToLower(name) {
+	case "":
+		return nil, usagef("--dataset is required: mnist, fashion-mnist, or a .ts file")
+	case "mnist":
+		dir, err := data.MNISTDir()
+		if err != nil {
+			return nil, err
+		}
+		if tr, err = data.MNIST(dir, "train"); err != nil {
+			return nil, err
+		}
+		if te, err = data.MNIST(dir, "test"); err != nil {
+			return nil, err
+		}
+	case "fashion-mnist", "fashion_mnist", "fashionmnist":
+		dir := data.FashionMNISTDir()
+		var err error
+		if tr, err = data.FashionMNIST(dir, "train"); err != nil {
+			return nil, err
+		}
+		if te, err = data.FashionMNIST(dir, "test"); err != nil {
+			return nil, err
+		}
+	default:
+		var err error
+		if tr, te, err = loadTS(name); err != nil {
+			return nil, err
+		}
+		mean, std := data.ChannelStats(tr)
+		data.Normalize(tr, mean, std)
+		data.Normalize(te, mean, std)
+		ds.norm = map[string]string{"edgedl.input.mean": floats(mean), "edgedl.input.std": floats(std)}
+	}
+	ds.classes = max(data.NumClasses(tr), data.NumClasses(te))
+	ds.train, ds.test = subset(tr, limit, seed), subset(te, testLimit, seed+1)
+	return ds, nil
+}
+
+// loadTS reads a .ts training file and its _TEST twin, or a UCR folder.
+func loadTS(path string) (tr, te *data.InMemory, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dataset %q: not mnist, fashion-mnist or a .ts file (%v)", path, err)
+	}
+	if st.IsDir() {
+		return data.LoadTS(path)
+	}
+	testPath := ""
+	for _, pair := range [][2]string{{"_TRAIN.ts", "_TEST.ts"}, {"_train.ts", "_test.ts"}} {
+		if base, ok := strings.CutSuffix(path, pair[0]); ok {
+			testPath = base + pair[1]
+		}
+	}
+	if testPath == "" {
+		return nil, nil, fmt.Errorf("dataset %s: a .ts training file must be named NAME_TRAIN.ts (NAME_TEST.ts beside it)", path)
+	}
+	a, err := data.ReadTSFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := data.ReadTSFile(testPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if a.Dims != b.Dims {
+		return nil, nil, fmt.Errorf("dataset %s: %d dimensions, %s has %d", path, a.Dims, filepath.Base(testPath), b.Dims)
+	}
+	l := max(a.MaxLen(), b.MaxLen())
+	return a.Dataset(l), b.Dataset(l), nil
+}
+
+func subset(ds data.Dataset, n int, seed uint64) data.Dataset {
+	if n <= 0 || n >= ds.Len() {
+		return ds
+	}
+	return &data.Subset{Data: ds, Indices: data.Permutation(ds.Len(), seed, 0x5b)[:n]}
+}
+
+func floats(v []float32) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
+	}
+	return strings.Join(parts, ",")
+}
+
+// buildModel returns a built-in architecture (arch.Names, or "ts-cnn" for
+// a time-series set) initialised from seed, or loads an ONNX file to
+// fine-tune; it checks that the model's input fits the data (ds may be
+// nil: no check).
+func buildModel(spec string, ds *dataSets, seed uint64) (*graph.Model, error) {
+	var m *graph.Model
+	var shape []int
+	if ds != nil {
+		shape = ds.train.Shape()
+	}
+	switch {
+	case spec == "ts-cnn":
+		if ds == nil {
+			return nil, usagef("ts-cnn is shaped by the data: give --dataset")
+		}
+		if len(shape) != 2 {
+			return nil, usagef("ts-cnn needs [channels,length] series; %s samples are %v", ds.name, shape)
+		}
+		m = arch.TimeSeriesCNN(shape[0], shape[1], ds.classes, seed)
+	case strings.HasSuffix(strings.ToLower(spec), ".onnx") || strings.ContainsRune(spec, os.PathSeparator):
+		var err error
+		if m, err = onnx.Load(spec); err != nil {
+			return nil, err
+		}
+	default:
+		var err error
+		if m, err = arch.Build(spec, seed); err != nil {
+			return nil, usagef("MODEL %q is neither a built-in architecture (%s, ts-cnn) nor an .onnx file", spec,
+				strings.Join(arch.Names(), ", "))
+		}
+	}
+	var in []graph.ValueInfo
+	for _, v := range m.Graph.Inputs {
+		if _, isInit := m.Graph.Initializers[v.Name]; !isInit {
+			in = append(in, v)
+		}
+	}
+	if len(in) != 1 {
+		return nil, fmt.Errorf("%s: the model has %d inputs; training needs one", spec, len(in))
+	}
+	if dims := in[0].Shape; in[0].HasShape && ds != nil {
+		ok := len(dims) == len(shape)+1
+		for i := 1; ok && i < len(dims); i++ {
+			ok = !dims[i].Known() || dims[i].Value == int64(shape[i-1])
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: input %q is %s, which does not take %s samples of shape %v",
+				spec, in[0].Name, in[0].ShapeString(), ds.name, shape)
+		}
+	}
+	return m, nil
+}
+
+// epochJSON is one line of `edgedl train --json`.
+type epochJSON struct {
+	Epoch         int     `json:"epoch"` // 1-based
+	Epochs        int     `json:"epochs"`
+	Loss          float64 `json:"loss"`
+	TrainAccuracy float64 `json:"train_accuracy"`
+	TestLoss      float64 `json:"test_loss"`
+	TestAccuracy  float64 `json:"test_accuracy"`
+	SamplesPerSec float64 `json:"samples_per_s"`
+	Seconds       float64 `json:"seconds"`
+	LR            float64 `json:"lr"`
+	Step          int64   `json:"step"`
+}
+
+// progressBar draws one updating line on a terminal.
+type progressBar struct {
+	w    io.Writer
+	last time.Time
+	drew bool
+}
+
+func (b *progressBar) update(p train.Progress) {
+	if time.Since(b.last) < 100*time.Millisecond && p.Batch != p.Batches {
+		return
+	}
+	b.last = time.Now()
+	const width = 30
+	frac := float64(p.Batch) / float64(max(p.Batches, 1))
+	n := int(frac * width)
+	bar := strings.Repeat("=", n) + strings.Repeat(" ", width-n)
+	if n > 0 && n < width {
+		bar = bar[:n-1] + ">" + bar[n:]
+	}
+	rate := float64(p.Samples) / max(p.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(b.w, "\rEpoch %d/%d [%s] %3.0f%%  loss %.4f  acc %5.1f%%  %s samples/s ",
+		p.Epoch+1, p.Epochs, bar, 100*frac, p.Loss, 100*p.Acc, commas(int64(rate)))
+	b.drew = true
+}
+
+func (b *progressBar) clear() {
+	if b.drew {
+		fmt.Fprintf(b.w, "\r%s\r", strings.Repeat(" ", 100))
+		b.drew = false
+	}
+}
+
+func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
+	dataset := fs.String("dataset", "", "`NAME`: mnist, fashion-mnist, or an sktime NAME_TRAIN.ts file (NAME_TEST.ts evaluates)")
+	epochs := fs.Int("epochs", 5, "training `epochs`")
+	batch := fs.Int("batch", 64, "minibatch `size`")
+	lr := fs.Float64("lr", 0, "learning `rate` (default 0.05 with sgd, 0.001 with adam)")
+	optName := fs.String("optimizer", "sgd", "`optimizer`: sgd or adam")
+	momentum := fs.Float64("momentum", 0, "SGD `momentum`")
+	weightDecay := fs.Float64("weight-decay", 0, "L2 weight `decay` (decoupled with adam: AdamW)")
+	out := fs.String("out", "", "write the trained model to `FILE.onnx` (required)")
+	asJSON := fs.Bool("json", false, "print one JSON line per epoch")
+	ckpt := fs.String("checkpoint", "", "save a checkpoint to `FILE` after every epoch")
+	resume := fs.Bool("resume", false, "continue from --checkpoint")
+	seed := fs.Uint64("seed", 1, "random `seed` (initial weights, shuffling)")
+	threads := fs.Int("threads", 0, "`threads` (default: one per CPU)")
+	limit := fs.Int("limit", 0, "train on a random subset of `N` samples (0: all)")
+	testLimit := fs.Int("test-limit", 0, "evaluate on a random subset of `N` test samples (0: all)")
+	return func(args []string) error {
+		if *out == "" {
+			return usagef("--out FILE.onnx is required")
+		}
+		if *epochs <= 0 || *batch <= 0 || *lr < 0 || *momentum < 0 || *momentum >= 1 || *weightDecay < 0 {
+			return usagef("--epochs and --batch must be positive, --lr and --weight-decay not negative, --momentum in [0, 1)")
+		}
+		if *resume && *ckpt == "" {
+			return usagef("--resume needs --checkpoint FILE")
+		}
+		var opt train.Optimizer
+		switch *optName {
+		case "sgd":
+			opt = &train.SGD{Momentum: *momentum, WeightDecay: *weightDecay}
+			if *lr == 0 {
+				*lr = 0.05
+			}
+		case "adam":
+			opt = &train.Adam{WeightDecay: *weightDecay, Decoupled: *weightDecay > 0}
+			if *lr == 0 {
+				*lr = 0.001
+			}
+		default:
+			return usagef("--optimizer %q: want sgd or adam", *optName)
+		}
+		ds, err := loadData(*dataset, *limit, *testLimit, *seed)
+		if err != nil {
+			return err
+		}
+		m, err := buildModel(args[0], ds, *seed)
+		if err != nil {
+			return err
+		}
+		p, err := train.Compile(m, train.Options{Threads: *threads, Seed: *seed})
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		defer p.Close()
+		cfg := train.Config{Epochs: *epochs, Batch: *batch, LR: *lr, Optimizer: opt, Seed: *seed, Eval: ds.test,
+			Checkpoint: *ckpt}
+		if *resume {
+			ck, err := train.LoadCheckpointFile(*ckpt, p, opt)
+			if err != nil {
+				return fmt.Errorf("resume: %w", err)
+			}
+			cfg.StartEpoch, cfg.StartStep = ck.Epoch, ck.Step
+			if !*asJSON {
+				fmt.Fprintf(e.stdout, "resumed from %s after epoch %d (step %d)\n", *ckpt, ck.Epoch, ck.Step)
+			}
+		}
+		if !*asJSON && cfg.StartEpoch == 0 {
+			fmt.Fprintf(e.stdout, "training %s (%s parameters) on %s: %s training and %s test samples, %d epochs, batch %d, %s lr %g\n",
+				args[0], commas(int64(p.NumParams())), ds.name, commas(int64(ds.train.Len())), commas(int64(ds.test.Len())),
+				*epochs, *batch, *optName, *lr)
+		}
+		bar := &progressBar{w: e.stderr}
+		var cb train.Callbacks
+		if isTerminal(e.stderr) {
+			cb.Progress = bar.update
+		}
+		cb.Epoch = func(em train.EpochMetrics) error {
+			bar.clear()
+			line := epochJSON{Epoch: em.Epoch + 1, Epochs: *epochs, Loss: em.TrainLoss, TrainAccuracy: em.TrainAcc,
+				TestLoss: em.EvalLoss, TestAccuracy: em.EvalAcc, SamplesPerSec: em.SamplesPerSec,
+				Seconds: em.Duration.Seconds(), LR: em.LR, Step: em.Step}
+			if *asJSON {
+				b, _ := json.Marshal(line)
+				fmt.Fprintf(e.stdout, "%s\n", b)
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%% (loss %.4f)  %s samples/s  %.1fs\n",
+				line.Epoch, line.Epochs, line.Loss, 100*line.TrainAccuracy, 100*line.TestAccuracy, line.TestLoss,
+				commas(int64(line.SamplesPerSec)), line.Seconds)
+			return nil
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		if cfg.StartEpoch < cfg.Epochs {
+			if _, err := train.Fit(ctx, p, ds.train, cfg, cb); err != nil {
+				bar.clear()
+				if errors.Is(err, context.Canceled) {
+					return fmt.Errorf("interrupted; the last checkpoint is in %s", cmpOr(*ckpt, "(none: pass --checkpoint)"))
+				}
+				return err
+			}
+		}
+		exported := p.Export()
+		if exported.Metadata == nil {
+			exported.Metadata = map[string]string{}
+		}
+		exported.Metadata["edgedl.train.dataset"] = ds.name
+		for k, v := range ds.norm {
+			exported.Metadata[k] = v
+		}
+		if err := onnx.Save(*out, exported); err != nil {
+			return err
+		}
+		if !*asJSON {
+			fmt.Fprintf(e.stdout, "wrote %s\n", *out)
+		}
+		return nil
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
