@@ -1,7 +1,6 @@
 package partition_test
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -237,7 +236,7 @@ func TestSplitChain(t *testing.T) {
 			if e := worstRelL2(got, ref.want); e > 1e-6 {
 				t.Errorf("rel L2 %.3g > 1e-6", e)
 			}
-			t.Log(fmt.Sprintf("%d pieces", len(pieces)))
+			t.Logf("%d pieces", len(pieces))
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"slices"
 	"sort"
 	"strings"
 )
@@ -79,6 +78,3 @@ func SupportedOps() []string {
 }
 
 func supportedList() string { return strings.Join(SupportedOps(), ", ") }
-
-// isDiffSlot reports whether input slot s of op is differentiable.
-func isDiffSlot(opType string, s int) bool { return slices.Contains(opSpecs[opType].diff, s) }

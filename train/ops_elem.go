@@ -257,13 +257,12 @@ func (o *binaryOp[F]) backward(c *call[F]) error {
 // viewOp is an op that changes only the shape: Identity, Flatten, Reshape,
 // Squeeze, Unsqueeze. The output shares the input's data.
 type viewOp[F float] struct {
-	kind     string
-	axis     int
-	axes     []int64 // attribute axes (Squeeze/Unsqueeze before opset 13)
-	allowZ   bool
-	opset    int64
-	y        tens[F]
-	outShape []int
+	kind   string
+	axis   int
+	axes   []int64 // attribute axes (Squeeze/Unsqueeze before opset 13)
+	allowZ bool
+	opset  int64
+	y      tens[F]
 }
 
 func (o *viewOp[F]) setup(n *graph.Node, opset int64) error {

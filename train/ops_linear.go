@@ -98,16 +98,15 @@ func (o *gemmOp[F]) backward(c *call[F]) error {
 // matmulOp is numpy-style MatMul: batched, broadcasting, with 1-D operands
 // promoted.
 type matmulOp[F float] struct {
-	m, n, k   int
-	batch     []int // broadcast batch shape
-	offA      []int // per batch index: matrix offset into A (in elements)
-	offB      []int
-	flat      bool // B is a single matrix: A is treated as one tall matrix
-	y         *tens[F]
-	lastA     []int
-	lastB     []int
-	outShape  []int
-	rowsTotal int
+	m, n, k  int
+	batch    []int // broadcast batch shape
+	offA     []int // per batch index: matrix offset into A (in elements)
+	offB     []int
+	flat     bool // B is a single matrix: A is treated as one tall matrix
+	y        *tens[F]
+	lastA    []int
+	lastB    []int
+	outShape []int
 }
 
 func (o *matmulOp[F]) setup(*graph.Node, int64) error { return nil }

@@ -99,15 +99,6 @@ func toTensor[F float](t *tens[F]) *tensor.Tensor {
 	panic("train: unreachable")
 }
 
-// float32Tensor copies t into a new float32 tensor.
-func float32Tensor[F float](t *tens[F]) *tensor.Tensor {
-	d := make([]float32, len(t.data))
-	for i, v := range t.data {
-		d[i] = float32(v)
-	}
-	return tensor.Float32s(append([]int{}, t.shape...), d)
-}
-
 // mm computes C = alpha*op(A)*op(B) + beta*C (row-major), with gemm.Sgemm
 // for float32 (split over par when given) and a plain loop for float64.
 func mm[F float](par gemm.ParallelFor, transA, transB bool, m, n, k int, alpha F, a []F, lda int,

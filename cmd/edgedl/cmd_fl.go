@@ -277,7 +277,6 @@ type roundPrinter struct {
 	upTot   int64
 	downTot int64
 	n       int
-	last    []float32
 }
 
 func newRoundPrinter(e *env, asJSON bool, rounds, every int, prog *train.Program, test data.Dataset) *roundPrinter {
@@ -311,7 +310,6 @@ func (p *roundPrinter) loop() {
 				}
 			}
 		}
-		p.last = r.Global
 		if !r.Aggregated {
 			rec.Note = r.Note
 		}

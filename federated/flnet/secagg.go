@@ -78,7 +78,7 @@ func (c *Coordinator) startSecAgg(now time.Time, r *roundState) {
 	sa := &secaggRound{step: flpb.SecAggResponse_ADVERTISE, until: now.Add(c.secaggTimeout()), sent: map[federated.ClientID]bool{}}
 	r.sa = sa
 	if n < 2 {
-		sa.step, sa.reason = flpb.SecAggResponse_ABORTED, fmt.Sprintf("secure aggregation needs two clients, %d selected", n)
+		sa.step, sa.reason = flpb.SecAggResponse_ABORTED, fmt.Sprintf("needs two clients, %d selected", n)
 		return
 	}
 	sa.cfg = secagg.Config{Session: sessionOf(c.cfg.Session, r.num), Threshold: max(2, (2*n+2)/3), Dim: c.dim + 1}

@@ -78,13 +78,3 @@ func PlotFile(path string, rep *Report) error {
 	}
 	return f.Close()
 }
-
-// modelName is a model file's name, with its folder when the file is the
-// usual model.onnx.
-func modelName(path string) string {
-	base := filepath.Base(path)
-	if base == "model.onnx" {
-		return filepath.Join(filepath.Base(filepath.Dir(path)), base)
-	}
-	return base
-}
