@@ -32,65 +32,7 @@ func AppendRaw(dst []byte, t *tensor.Tensor) ([]byte, error) {
 	if err := checkTensor(t); err != nil {
 		return dst, err
 	}
-	le := binary.LittleEndian
-	switch d := t.Data.(type) {
-	case []float32:
-		dst = grow(dst, 4*len(d))
-		for _, v := range d {
-			dst = le.AppendUint32(dst, math.Float32bits(v))
-		}
-	case []float64:
-		dst = grow(dst, 8*len(d))
-		for _, v := range d {
-			dst = le.AppendUint64(dst, math.Float64bits(v))
-		}
-	case []int8:
-		dst = grow(dst, len(d))
-		for _, v := range d {
-			dst = append(dst, byte(v))
-		}
-	case []uint8:
-		dst = append(dst, d...)
-	case []bool:
-		dst = grow(dst, len(d))
-		for _, v := range d {
-			b := byte(0)
-			if v {
-				b = 1
-			}
-			dst = append(dst, b)
-		}
-	case []int16:
-		dst = grow(dst, 2*len(d))
-		for _, v := range d {
-			dst = le.AppendUint16(dst, uint16(v))
-		}
-	case []uint16:
-		dst = grow(dst, 2*len(d))
-		for _, v := range d {
-			dst = le.AppendUint16(dst, v)
-		}
-	case []int32:
-		dst = grow(dst, 4*len(d))
-		for _, v := range d {
-			dst = le.AppendUint32(dst, uint32(v))
-		}
-	case []uint32:
-		dst = grow(dst, 4*len(d))
-		for _, v := range d {
-			dst = le.AppendUint32(dst, v)
-		}
-	case []int64:
-		dst = grow(dst, 8*len(d))
-		for _, v := range d {
-			dst = le.AppendUint64(dst, uint64(v))
-		}
-	case []uint64:
-		dst = grow(dst, 8*len(d))
-		for _, v := range d {
-			dst = le.AppendUint64(dst, v)
-		}
-	case []string:
+	if d, ok := t.Data.([]string); ok {
 		n := 0
 		for _, s := range d {
 			n += 4 + len(s)
@@ -100,10 +42,13 @@ func AppendRaw(dst []byte, t *tensor.Tensor) ([]byte, error) {
 			if uint64(len(s)) > math.MaxUint32 {
 				return dst, fmt.Errorf("%w: string element of %d bytes", ErrTooLarge, len(s))
 			}
-			dst = le.AppendUint32(dst, uint32(len(s)))
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(len(s)))
 			dst = append(dst, s...)
 		}
-	default:
+		return dst, nil
+	}
+	dst, err := tensor.AppendBytes(dst, t, binary.LittleEndian)
+	if err != nil {
 		return dst, fmt.Errorf("%w: %v stored as %T", ErrDType, t.DType, t.Data)
 	}
 	return dst, nil
@@ -131,56 +76,9 @@ func DecodeRaw(raw []byte, dt tensor.DType, shape []int) (*tensor.Tensor, error)
 	if len(raw) != want {
 		return nil, fmt.Errorf("%w: %v %v needs %d bytes, got %d", ErrSize, dt, shape, want, len(raw))
 	}
-	t, err := tensor.Make(dt, shape)
+	t, err := tensor.FromBytes(dt, shape, raw, binary.LittleEndian)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrShape, err)
-	}
-	le := binary.LittleEndian
-	switch d := t.Data.(type) {
-	case []float32:
-		for i := range d {
-			d[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-	case []float64:
-		for i := range d {
-			d[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-	case []int8:
-		for i := range d {
-			d[i] = int8(raw[i])
-		}
-	case []uint8:
-		copy(d, raw)
-	case []bool:
-		for i := range d {
-			d[i] = raw[i] != 0
-		}
-	case []int16:
-		for i := range d {
-			d[i] = int16(le.Uint16(raw[2*i:]))
-		}
-	case []uint16:
-		for i := range d {
-			d[i] = le.Uint16(raw[2*i:])
-		}
-	case []int32:
-		for i := range d {
-			d[i] = int32(le.Uint32(raw[4*i:]))
-		}
-	case []uint32:
-		for i := range d {
-			d[i] = le.Uint32(raw[4*i:])
-		}
-	case []int64:
-		for i := range d {
-			d[i] = int64(le.Uint64(raw[8*i:]))
-		}
-	case []uint64:
-		for i := range d {
-			d[i] = le.Uint64(raw[8*i:])
-		}
-	default:
-		return nil, fmt.Errorf("%w: %v", ErrDType, dt)
 	}
 	return t, nil
 }
