@@ -7,7 +7,7 @@ import (
 
 	"github.com/edgedl/edgedl/graph"
 	"github.com/edgedl/edgedl/kernels"
-	_ "github.com/edgedl/edgedl/kernels/control"
+	"github.com/edgedl/edgedl/kernels/control"
 	"github.com/edgedl/edgedl/runtime"
 	"github.com/edgedl/edgedl/tensor"
 )
@@ -230,6 +230,14 @@ func TestLoopErrors(t *testing.T) {
 		map[string]*tensor.Tensor{"acc0": acc0, "bias": bias, "M": tensor.Scalar(int64(3))})
 	if err == nil || !strings.Contains(err.Error(), "changes") {
 		t.Errorf("changing scan shape: got %v", err)
+	}
+	// A loop that never stops is cut off after MaxLoopIterations.
+	oldIter := control.MaxLoopIterations
+	control.MaxLoopIterations = 100
+	_, err = run(t, loopGraph(false, false, 1<<40, false), 13, map[string]*tensor.Tensor{"acc0": acc0, "bias": bias})
+	control.MaxLoopIterations = oldIter
+	if err == nil || !strings.Contains(err.Error(), "without stopping") {
+		t.Errorf("endless loop: got %v", err)
 	}
 	// A loop that never stops is cut off once its scan outputs exceed the
 	// element bound instead of growing without limit.

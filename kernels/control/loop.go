@@ -50,6 +50,10 @@ func buildLoop(b *kernels.BuildContext) (kernels.Kernel, error) {
 	return &loopKernel{random: random(hasRandom(g)), body: body, nCarried: n, scanInfo: g.Outputs[1+n:], nOut: len(b.Node.Outputs)}, nil
 }
 
+// MaxLoopIterations bounds the iterations of one Loop node run, so that a
+// model whose loop never terminates fails with an error instead of hanging.
+var MaxLoopIterations int64 = 1 << 24
+
 func (k *loopKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	trip := int64(math.MaxInt64)
 	if in[0] != nil {
@@ -76,6 +80,10 @@ func (k *loopKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	scanElems := 0
 	var iter int64
 	for ; iter < trip && cond; iter++ {
+		if iter >= MaxLoopIterations {
+			// A hostile or buggy model must not hang the process.
+			return fmt.Errorf("loop ran %d iterations without stopping (limit control.MaxLoopIterations)", iter)
+		}
 		vals[0] = tensor.Scalar(iter)
 		vals[1] = tensor.Scalar(cond)
 		res, err := k.body.Run(ctx, vals)
