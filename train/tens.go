@@ -115,38 +115,8 @@ func mm[F float](par gemm.ParallelFor, transA, transB bool, m, n, k int, alpha F
 		gemm.SgemmEx(transA, transB, m, n, k, float32(alpha), a32, lda, b32, ldb, float32(beta), c32, ldc, opt)
 		return
 	}
-	for i := 0; i < m; i++ {
-		row := c[i*ldc : i*ldc+n]
-		if beta == 0 {
-			clear(row)
-		} else if beta != 1 {
-			for j := range row {
-				row[j] *= beta
-			}
-		}
-		for p := 0; p < k; p++ {
-			var av F
-			if transA {
-				av = a[p*lda+i]
-			} else {
-				av = a[i*lda+p]
-			}
-			av *= alpha
-			if av == 0 {
-				continue
-			}
-			if !transB {
-				brow := b[p*ldb : p*ldb+n]
-				for j, bv := range brow {
-					row[j] += av * bv
-				}
-			} else {
-				for j := 0; j < n; j++ {
-					row[j] += av * b[j*ldb+p]
-				}
-			}
-		}
-	}
+	gemm.Dgemm(transA, transB, m, n, k, float64(alpha), any(a).([]float64), lda,
+		any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
 }
 
 // bcast describes a binary broadcast: the output shape and, for each

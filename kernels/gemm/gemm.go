@@ -205,3 +205,43 @@ func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 		}
 	}
 }
+
+// Dgemm is the float64 matrix product: the contract of Sgemm, except that
+// zero multipliers of A are skipped. It is a plain loop: float64 models are
+// rare at the edge, and this serves their kernels and the trainer's float64
+// gradient checks.
+func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int,
+	b []float64, ldb int, beta float64, c []float64, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+		} else if beta != 1 {
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+		for p := 0; p < k; p++ {
+			var av float64
+			if transA {
+				av = a[p*lda+i]
+			} else {
+				av = a[i*lda+p]
+			}
+			av *= alpha
+			if av == 0 {
+				continue
+			}
+			if !transB {
+				brow := b[p*ldb : p*ldb+n]
+				for j, bv := range brow {
+					row[j] += av * bv
+				}
+			} else {
+				for j := range row {
+					row[j] += av * b[j*ldb+p]
+				}
+			}
+		}
+	}
+}

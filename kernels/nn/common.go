@@ -218,45 +218,8 @@ func gemmF[F float](transA, transB bool, m, n, k int, alpha F, a []F, lda int,
 		gemm.Sgemm(transA, transB, m, n, k, float32(alpha), a, lda,
 			any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 	case []float64:
-		dgemm(transA, transB, m, n, k, float64(alpha), a, lda,
+		gemm.Dgemm(transA, transB, m, n, k, float64(alpha), a, lda,
 			any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
-	}
-}
-
-// dgemm is the float64 matrix product (same contract as gemm.Sgemm).
-func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int,
-	b []float64, ldb int, beta float64, c []float64, ldc int) {
-	for i := 0; i < m; i++ {
-		row := c[i*ldc : i*ldc+n]
-		if beta == 0 {
-			clear(row)
-		} else if beta != 1 {
-			for j := range row {
-				row[j] *= beta
-			}
-		}
-		for p := 0; p < k; p++ {
-			var av float64
-			if transA {
-				av = a[p*lda+i]
-			} else {
-				av = a[i*lda+p]
-			}
-			av *= alpha
-			if av == 0 {
-				continue
-			}
-			if !transB {
-				brow := b[p*ldb : p*ldb+n]
-				for j, bv := range brow {
-					row[j] += av * bv
-				}
-			} else {
-				for j := range row {
-					row[j] += av * b[j*ldb+p]
-				}
-			}
-		}
 	}
 }
 
