@@ -5,8 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZTIME=${FUZZTIME:-20s}
-
 echo "== go vet"
 go vet ./...
 
@@ -19,14 +17,8 @@ go test -count=1 -timeout 60m ./...
 echo "== go test -tags noasm (portable Go kernels)"
 go test -count=1 -short -timeout 30m -tags noasm ./kernels/... ./runtime/...
 
-echo "== fuzz smoke tests ($FUZZTIME each)"
-go test -run '^$' -fuzz '^FuzzDecodeModel$' -fuzztime "$FUZZTIME" ./onnx
-go test -run '^$' -fuzz '^FuzzDecodeTensor$' -fuzztime "$FUZZTIME" ./onnx
-go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$FUZZTIME" ./federated/codec
-go test -run '^$' -fuzz '^FuzzReadNPY$' -fuzztime "$FUZZTIME" ./tensorio
-go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime "$FUZZTIME" ./transport/codec
-go test -run '^$' -fuzz '^FuzzDecodeInputs$' -fuzztime "$FUZZTIME" ./transport
-go test -run '^$' -fuzz '^FuzzHTTPInfer$' -fuzztime "$FUZZTIME" ./transport
+echo "== fuzz smoke tests (fixed execution counts)"
+bash scripts/fuzz-smoke.sh
 
 echo "== ONNX Runtime comparisons (cgo, build tag ort)"
 if command -v npm >/dev/null 2>&1; then
