@@ -74,3 +74,54 @@ func FloatToBFloat16(f float32) uint16 {
 	b += 0x7fff + (b>>16)&1
 	return uint16(b >> 16)
 }
+
+// WidenHalves converts float16 (or, when dt is BFloat16, bfloat16) bits to
+// float32: the one loop the kernels use to compute half-precision tensors in
+// float32.
+func WidenHalves(dst []float32, src []uint16, dt DType) {
+	src = src[:len(dst)]
+	if dt == BFloat16 {
+		for i, v := range src {
+			dst[i] = BFloat16ToFloat(v)
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] = HalfToFloat(v)
+	}
+}
+
+// NarrowHalves rounds float32 values to float16 (or bfloat16) bits.
+func NarrowHalves(dst []uint16, src []float32, dt DType) {
+	src = src[:len(dst)]
+	if dt == BFloat16 {
+		for i, v := range src {
+			dst[i] = FloatToBFloat16(v)
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] = FloatToHalf(v)
+	}
+}
+
+// StoreFloat32s writes src into dst, a float32, float64, float16 or bfloat16
+// tensor of the same length, narrowing or widening as dst's dtype requires.
+// It is a no-op when dst's data already is src.
+func StoreFloat32s(dst *Tensor, src []float32) {
+	switch d := dst.Data.(type) {
+	case []float32:
+		if len(d) > 0 && len(src) > 0 && &d[0] == &src[0] {
+			return
+		}
+		copy(d, src)
+	case []float64:
+		for i, v := range src[:len(d)] {
+			d[i] = float64(v)
+		}
+	case []uint16:
+		if dst.DType == Float16 || dst.DType == BFloat16 {
+			NarrowHalves(d, src, dst.DType)
+		}
+	}
+}

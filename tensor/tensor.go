@@ -259,8 +259,15 @@ func (t *Tensor) Int64Values() []int64 {
 
 // Float32Values returns all elements converted to float32 (a copy unless t is float32).
 func (t *Tensor) Float32Values() []float32 {
-	if v, ok := t.Data.([]float32); ok {
+	switch v := t.Data.(type) {
+	case []float32:
 		return v
+	case []uint16:
+		if t.DType == Float16 || t.DType == BFloat16 {
+			out := make([]float32, len(v))
+			WidenHalves(out, v, t.DType)
+			return out
+		}
 	}
 	out := make([]float32, t.Len())
 	for i := range out {

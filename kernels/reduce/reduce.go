@@ -203,31 +203,9 @@ func runReduce(ctx *kernels.Ctx, p *plan, kind opKind, x, y *tensor.Tensor) {
 }
 
 // widen converts a float16 or bfloat16 tensor to float32 values.
-func widen(t *tensor.Tensor) []float32 {
-	h := tensor.Data[uint16](t)
-	out := make([]float32, len(h))
-	if t.DType == tensor.BFloat16 {
-		for i, v := range h {
-			out[i] = tensor.BFloat16ToFloat(v)
-		}
-		return out
-	}
-	for i, v := range h {
-		out[i] = tensor.HalfToFloat(v)
-	}
-	return out
-}
+func widen(t *tensor.Tensor) []float32 { return t.Float32Values() }
 
 // narrow stores float32 values into a float16 or bfloat16 tensor.
 func narrow(t *tensor.Tensor, v []float32) {
-	h := tensor.Data[uint16](t)
-	if t.DType == tensor.BFloat16 {
-		for i, f := range v {
-			h[i] = tensor.FloatToBFloat16(f)
-		}
-		return
-	}
-	for i, f := range v {
-		h[i] = tensor.FloatToHalf(f)
-	}
+	tensor.NarrowHalves(tensor.Data[uint16](t), v, t.DType)
 }

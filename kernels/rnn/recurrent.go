@@ -148,27 +148,7 @@ type weights struct {
 }
 
 // float32s returns t's elements as float32 (t's own slice when float32).
-func float32s(t *tensor.Tensor) []float32 {
-	switch t.DType {
-	case tensor.Float32:
-		return t.F32()
-	case tensor.Float16:
-		h := tensor.Data[uint16](t)
-		out := make([]float32, len(h))
-		for i, v := range h {
-			out[i] = tensor.HalfToFloat(v)
-		}
-		return out
-	case tensor.BFloat16:
-		h := tensor.Data[uint16](t)
-		out := make([]float32, len(h))
-		for i, v := range h {
-			out[i] = tensor.BFloat16ToFloat(v)
-		}
-		return out
-	}
-	return t.Float32Values()
-}
+func float32s(t *tensor.Tensor) []float32 { return t.Float32Values() }
 
 func (k *rnnKernel) prepare(w, r, b, p *tensor.Tensor) (*weights, error) {
 	if w == nil || r == nil {
