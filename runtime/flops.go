@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/edgedl/edgedl/graph"
@@ -92,6 +93,22 @@ func NodeFLOPs(n *graph.Node, in, out [][]int) int64 {
 		switch n.OpType {
 		case "QConv":
 			return convFLOPs(n, in0, w, y)
+		case "ConcatConv":
+			// Each branch's Conv (and fused activation) over its
+			// channels of the output.
+			var f int64
+			for i := 0; 3*i+1 < len(in); i++ {
+				w := in[3*i+1]
+				if len(w) < 2 || len(y) < 2 {
+					continue
+				}
+				yi := int64(y[0]) * int64(w[0]) * prod(y[2:])
+				f += 2 * yi * prod(w[1:])
+				if n.Attrs[fmt.Sprintf("c%d_%s", i, AttrActivation)] != nil {
+					f += yi
+				}
+			}
+			return f
 		case "QGemm":
 			k := 0
 			if len(w) == 2 && kAttr(n, "trans_b") != 0 {

@@ -8,6 +8,7 @@ import (
 	goruntime "runtime"
 
 	"github.com/edgedl/edgedl/graph"
+	"github.com/edgedl/edgedl/kernels/nn"
 	"github.com/edgedl/edgedl/tensor"
 )
 
@@ -40,6 +41,7 @@ func optimize(g *graph.Graph, log *slog.Logger) *graph.Graph {
 	o.foldConvBatchNorm()
 	o.foldConvAffine()
 	o.fuseActivations()
+	o.fuseConcatConv()
 	return o.g
 }
 
@@ -585,4 +587,65 @@ func (o *optimizer) activation(n *graph.Node) (kind string, alpha, beta float32,
 		return "Clip", lo, hi, true
 	}
 	return "", 0, 0, false
+}
+
+// fuseConcatConv replaces a Concat along axis 1 whose every input is the
+// only output of a Conv read by nothing else (SqueezeNet's Fire modules,
+// Inception's branches) by one edgedl.ConcatConv node (package kernels/nn)
+// that runs the convolutions straight into their channel slices of the
+// output: the Concat's copy disappears. The Convs' attributes (with any
+// fused activation) move to the new node under a per-branch prefix.
+func (o *optimizer) fuseConcatConv() {
+	cons := o.consumers()
+	prod := map[string]*graph.Node{}
+	for _, n := range o.g.Nodes {
+		for _, out := range n.Outputs {
+			prod[out] = n
+		}
+	}
+	dead := map[*graph.Node]bool{}
+	for _, cat := range o.g.Nodes {
+		if cat.Domain != "" || cat.OpType != "Concat" || len(cat.Inputs) < 2 || len(cat.Outputs) != 1 {
+			continue
+		}
+		if a := cat.Attrs["axis"]; a == nil || a.Int != 1 {
+			continue
+		}
+		var convs []*graph.Node
+		seen := map[string]bool{}
+		for _, in := range cat.Inputs {
+			p := prod[in]
+			if in == "" || seen[in] || p == nil || p.Domain != "" || p.OpType != "Conv" || len(p.Outputs) != 1 ||
+				len(p.Inputs) < 2 || len(p.Inputs) > 3 || len(cons[in]) != 1 || o.isGraphOutput(in) || dead[p] {
+				convs = nil
+				break
+			}
+			seen[in] = true
+			convs = append(convs, p)
+		}
+		if convs == nil {
+			continue
+		}
+		attrs := map[string]*graph.Attr{
+			"branches": {Name: "branches", Type: graph.AttrInt, Int: int64(len(convs))},
+		}
+		var inputs []string
+		for i, c := range convs {
+			for name, a := range c.Attrs {
+				pre := nn.ConcatConvPrefix(i) + name
+				b := *a
+				b.Name = pre
+				attrs[pre] = &b
+			}
+			ins := append([]string(nil), c.Inputs...)
+			for len(ins) < 3 {
+				ins = append(ins, "")
+			}
+			inputs = append(inputs, ins...)
+			dead[c] = true
+		}
+		cat.Domain, cat.OpType = nn.FusedDomain, "ConcatConv"
+		cat.Inputs, cat.Attrs = inputs, attrs
+	}
+	o.drop(dead)
 }

@@ -35,9 +35,9 @@ type Session struct {
 	Model *graph.Model
 	// modelNodes is the node count of the model as loaded.
 	modelNodes int
-	pool  *kernels.Pool
-	plan  *plan
-	runs  sync.Pool
+	pool       *kernels.Pool
+	plan       *plan
+	runs       sync.Pool
 }
 
 // plan is a compiled graph: the model's top level or a subgraph body.

@@ -97,6 +97,13 @@ func Open(path string, threads int) (*Session, error) {
 			return nil, err
 		}
 	}
+	// ORTREF_PROFILE=prefix writes ONNX Runtime's own per-node profile
+	// (Chrome trace JSON) next to prefix, for comparing node times.
+	if pre := os.Getenv("ORTREF_PROFILE"); pre != "" {
+		if err := opts.EnableProfiling(pre); err != nil {
+			return nil, err
+		}
+	}
 	s.s, err = ort.NewDynamicAdvancedSession(path, s.inputs, s.outputs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("ortref: %s: %w", path, err)

@@ -19,6 +19,13 @@ var benchShapes = []struct {
 	{"pw_M32_K192_N784", 32, 192, 784},
 	{"pw_M1280_K320_N49", 1280, 320, 49},
 	{"fc_M1_K1280_N1000", 1, 1280, 1000},
+	// SqueezeNet 1.1: Fire expand 3x3 at 55², 27², 13², the classifier
+	// 1x1 conv, the first 3x3 stride-2 conv.
+	{"sq_M64_K144_N3025", 64, 144, 3025},
+	{"sq_M128_K288_N729", 128, 288, 729},
+	{"sq_M256_K576_N169", 256, 576, 169},
+	{"sq_M1000_K512_N169", 1000, 512, 169},
+	{"sq_M64_K27_N12321", 64, 27, 12321},
 }
 
 func randSlice(rng *rand.Rand, n int) []float32 {

@@ -213,10 +213,27 @@ func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
 				if p.flags&flagRowBias != 0 {
 					p.rowBias = &g.rowBias[i]
 				}
+				// the narrow variant for a last panel of at most nr/2 columns
+				var nfn func(k int, a, b, c *float32, ldc int, p *kparams)
+				if !noNarrow {
+					for _, s := range kern.narrow {
+						if rows <= s.h {
+							nfn = s.fn
+							if direct {
+								nfn = s.direct
+							}
+							break
+						}
+					}
+				}
 				for j := jc; j < jc+ncb; j += nr {
 					bp := &bblk[(j-jc)*bstep]
 					cols := min(nr, jc+ncb-j)
 					p.cols = uint32(cols)
+					fn := fn
+					if cols <= nr/2 && nfn != nil {
+						fn = nfn
+					}
 					p.mask0, p.mask1 = laneMasks(cols)
 					if p.flags&flagColBias != 0 {
 						p.colBias = &g.colBias[j]
@@ -245,7 +262,7 @@ var directMaxM = 1024
 
 // Test hooks forcing one B path, or the full-height kernel for short
 // panels.
-var forcePack, forceDirect, noShort bool
+var forcePack, forceDirect, noShort, noNarrow bool
 
 // laneMasks returns the AVX-512 store masks for the first cols columns of
 // a 32-wide tile.

@@ -14,6 +14,7 @@ type variant struct {
 	name                            string
 	kern                            *microKernel
 	forcePack, forceDirect, noShort bool
+	noNarrow                        bool
 }
 
 // variants returns every kernel this machine can run, with each of its B
@@ -28,15 +29,19 @@ func variants() []variant {
 		if k.short != nil {
 			vs = append(vs, variant{name: k.name + "_noshort", kern: k, noShort: true})
 		}
+		if k.narrow != nil {
+			vs = append(vs, variant{name: k.name + "_nonarrow", kern: k, noNarrow: true})
+			vs = append(vs, variant{name: k.name + "_nonarrow_directB", kern: k, noNarrow: true, forceDirect: true})
+		}
 	}
 	return vs
 }
 
 // withVariant runs f with v's kernel and B path.
 func withVariant(v variant, f func()) {
-	oldP, oldD, oldS := forcePack, forceDirect, noShort
-	forcePack, forceDirect, noShort = v.forcePack, v.forceDirect, v.noShort
-	defer func() { forcePack, forceDirect, noShort = oldP, oldD, oldS }()
+	oldP, oldD, oldS, oldN := forcePack, forceDirect, noShort, noNarrow
+	forcePack, forceDirect, noShort, noNarrow = v.forcePack, v.forceDirect, v.noShort, v.noNarrow
+	defer func() { forcePack, forceDirect, noShort, noNarrow = oldP, oldD, oldS, oldN }()
 	withKernel(v.kern, f)
 }
 

@@ -29,6 +29,10 @@ type microKernel struct {
 	// only the first h rows of an A panel: used for panels with rows ≤ h
 	// (the last panel of M, and small M such as a batch-1 Gemm).
 	short []shortKernel
+	// narrow lists variants, by increasing height (the last one full
+	// height), that compute only the first nr/2 columns of a tile: used
+	// for tiles with cols ≤ nr/2 (the last panel of N).
+	narrow []shortKernel
 }
 
 // shortKernel is a variant of a micro-kernel for short panels.

@@ -28,6 +28,28 @@ func sgemmKernelAVX512R4(k int, a *float32, b *float32, c *float32, ldc int, p *
 //go:noescape
 func sgemmKernelAVX512R4Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
 
+// The N16 variants compute only the first 16 columns of a tile (12, 8
+// or 4 rows), for the last panel of an N that ends within 16 columns of
+// a multiple of 32: half the FMAs of the full tile.
+
+//go:noescape
+func sgemmKernelAVX512N16(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512N16Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R8N16(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R8N16Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R4N16(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R4N16Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
 // sgemmKernelAVX2 is the 6×16 AVX2+FMA micro-kernel (kernel_amd64.s).
 //
 //go:noescape
@@ -68,6 +90,11 @@ var kernelAVX512 = &microKernel{
 	short: []shortKernel{
 		{h: 4, fn: sgemmKernelAVX512R4, direct: sgemmKernelAVX512R4Direct},
 		{h: 8, fn: sgemmKernelAVX512R8, direct: sgemmKernelAVX512R8Direct},
+	},
+	narrow: []shortKernel{
+		{h: 4, fn: sgemmKernelAVX512R4N16, direct: sgemmKernelAVX512R4N16Direct},
+		{h: 8, fn: sgemmKernelAVX512R8N16, direct: sgemmKernelAVX512R8N16Direct},
+		{h: 12, fn: sgemmKernelAVX512N16, direct: sgemmKernelAVX512N16Direct},
 	},
 }
 

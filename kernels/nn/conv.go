@@ -101,9 +101,9 @@ func isDepthwise(cg, group int) bool { return cg == 1 && group > 1 }
 func (k *convKernel) Run(ctx *kernels.Ctx, in, out []*tensor.Tensor) error {
 	switch dt := in[0].DType; dt {
 	case tensor.Float32:
-		return convRun[float32](ctx, k, in, out)
+		return convRun[float32](ctx, k, in, out, nil)
 	case tensor.Float64:
-		return convRun[float64](ctx, k, in, out)
+		return convRun[float64](ctx, k, in, out, nil)
 	case tensor.Float16, tensor.BFloat16:
 		return runWidened(ctx, k, dt, in, out)
 	default:
@@ -147,7 +147,29 @@ func convShapes(x *tensor.Tensor, wShape []int, group int) (n, c, m, cg int, err
 	return n, c, m, cg, nil
 }
 
-func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor) error {
+// outShape returns the output shape of the convolution of x, or an error.
+func (k *convKernel) outShape(x, w *tensor.Tensor) ([]int, error) {
+	wShape := k.wShape
+	if w != nil {
+		wShape = w.Shape
+	} else if wShape == nil {
+		return nil, fmt.Errorf("W is missing")
+	}
+	n, _, m, _, err := convShapes(x, wShape, k.group)
+	if err != nil {
+		return nil, err
+	}
+	win, err := k.g.resolve(x.Shape[2:], wShape[2:])
+	if err != nil {
+		return nil, err
+	}
+	return append([]int{n, m}, win.out...), nil
+}
+
+// convRun computes the convolution into a new output, or into dst when it
+// is not nil (a tensor of the output's dtype and shape, possibly a view
+// into a larger buffer: ConcatConv).
+func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor, dst *tensor.Tensor) error {
 	x, w := in[0], in[1]
 	wShape := k.wShape
 	if w != nil {
@@ -195,9 +217,15 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor)
 	accumulates := cg == 0 || is2d && isDepthwise(cg, k.group) && !(d2.kh == 3 && d2.kw == 3 &&
 		d2.dh == 1 && d2.dw == 1 && (d2.sw == 1 || d2.sw == 2))
 	var y *tensor.Tensor
-	if accumulates {
+	switch {
+	case dst != nil:
+		y = dst
+		if accumulates {
+			clear(y.Data.([]F))
+		}
+	case accumulates:
 		y, err = ctx.Alloc(x.DType, append([]int{n, m}, win.out...))
-	} else {
+	default:
 		y, err = allocFull(ctx, x.DType, append([]int{n, m}, win.out...))
 	}
 	if err != nil {

@@ -144,6 +144,16 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 	if vec && k.kind == poolAvg {
 		avgCols = avgPoolCols(&d2, k.countPad)
 	}
+	if k.kind == poolMax && idx == nil && is2d && maxPoolVec(&d2) {
+		switch xd := any(xd).(type) {
+		case []int8:
+			maxPoolPlanes8(ctx, xd, any(yd).([]int8), &d2, planes, inSize, outSize, grain)
+			return nil
+		case []uint8:
+			maxPoolPlanes8(ctx, xd, any(yd).([]uint8), &d2, planes, inSize, outSize, grain)
+			return nil
+		}
+	}
 	ctx.Parallel(planes, grain, func(lo, hi int) {
 		var rowBuf []float32
 		if vec {
@@ -175,6 +185,23 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 		}
 	})
 	return nil
+}
+
+// maxPoolPlanes8 runs maxPool2d8 over the planes of an int8 or uint8
+// tensor.
+func maxPoolPlanes8[T int8 | uint8](ctx *kernels.Ctx, x, y []T, d *conv2d, planes, inSize, outSize, grain int) {
+	ctx.Parallel(planes, grain, func(lo, hi int) {
+		var local [256]T
+		var buf []T
+		if n := maxPoolRowLen(d); n <= len(local) {
+			buf = local[:n]
+		} else {
+			buf = make([]T, n)
+		}
+		for pl := lo; pl < hi; pl++ {
+			maxPool2d8(x[pl*inSize:(pl+1)*inSize], y[pl*outSize:(pl+1)*outSize], d, buf)
+		}
+	})
 }
 
 // maxPool2d takes the maximum of each window of one plane. NaNs are skipped
@@ -404,6 +431,56 @@ func maxTapsS2Go(y, x []float32, k int) {
 			m = max(m, v)
 		}
 		y[i] = m
+	}
+}
+
+// maxTaps8Go sets y[i] = max_{t<k} x[i + t·step] (int8 or uint8).
+func maxTaps8Go[T int8 | uint8](y, x []T, k, step int) {
+	for i := range y {
+		m := x[i]
+		for t := 1; t < k; t++ {
+			m = max(m, x[i+t*step])
+		}
+		y[i] = m
+	}
+}
+
+// maxTapsS28Go sets y[i] = max_{t<k} x[2i + t] (int8 or uint8).
+func maxTapsS28Go[T int8 | uint8](y, x []T, k int) {
+	for i := range y {
+		w := x[2*i : 2*i+k]
+		m := w[0]
+		for _, v := range w[1:] {
+			m = max(m, v)
+		}
+		y[i] = m
+	}
+}
+
+// maxPool2d8 is maxPool2dF32 for int8 and uint8 planes (the quantized
+// MaxPool), with the lowest value as padding.
+func maxPool2d8[T int8 | uint8](x, y []T, d *conv2d, buf []T) {
+	low := lowest[T]()
+	for i := range buf {
+		buf[i] = low
+	}
+	row := buf[d.pw : d.pw+d.w]
+	for oh := 0; oh < d.oh; oh++ {
+		yr := y[oh*d.ow : (oh+1)*d.ow]
+		ih0 := oh*d.sh - d.ph
+		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
+		if kiLo >= kiHi {
+			for i := range yr {
+				yr[i] = low
+			}
+			continue
+		}
+		maxTaps8(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
+		if d.sw == 1 {
+			maxTaps8(yr, buf, d.kw, d.dw)
+		} else {
+			maxTapsS28(yr, buf, d.kw)
+		}
 	}
 }
 

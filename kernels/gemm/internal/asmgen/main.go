@@ -56,8 +56,12 @@ func main() {
 	switch *arch {
 	case "amd64":
 		for _, h := range []int{12, 8, 4} {
-			avx512Kernel(&w, false, h)
-			avx512Kernel(&w, true, h)
+			avx512Kernel(&w, false, h, 2)
+			avx512Kernel(&w, true, h, 2)
+		}
+		for _, h := range []int{12, 8, 4} {
+			avx512Kernel(&w, false, h, 1)
+			avx512Kernel(&w, true, h, 1)
 		}
 		avx2Kernel(&w)
 		packRowsAMD64(&w)
@@ -84,10 +88,24 @@ func main() {
 // with the K1/K2 lane masks and the row count. With h < 12 it writes the
 // variant that computes only the first h rows of the 12-row A panel (for
 // the last panel of an M that is not a multiple of 12, and for small M).
-func avx512Kernel(w *asm, direct bool, h int) {
+// With nv = 1 it writes the narrow variant that computes only the first
+// 16 columns (one vector per row: the last panel of an N that ends within
+// 16 columns of a multiple of 32), which does half the FMAs.
+func avx512Kernel(w *asm, direct bool, h, nv int) {
 	name, lp := "sgemmKernelAVX512", "avx512_"
 	if h < 12 {
 		name, lp = fmt.Sprintf("%sR%d", name, h), fmt.Sprintf("avx512r%d_", h)
+	}
+	if nv == 1 {
+		name, lp = name+"N16", lp[:len(lp)-1]+"n16_"
+	}
+	// acc lists the accumulators in use: row r in Z(2r) (and Z(2r+1)).
+	var acc []int
+	for r := 0; r < h; r++ {
+		acc = append(acc, 2*r)
+		if nv == 2 {
+			acc = append(acc, 2*r+1)
+		}
 	}
 	if direct {
 		name, lp = name+"Direct", lp[:len(lp)-1]+"d_"
@@ -96,11 +114,14 @@ func avx512Kernel(w *asm, direct bool, h int) {
 	fmt.Fprintf(w, `
 // func %s(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
 //
-// %d×32 tile: C[0:rows, 0:cols] = epilogue(alpha * A·B + beta * C).
+// %d×%d tile: C[0:rows, 0:cols] = epilogue(alpha * A·B + beta * C).
 // Registers: AX = packed A (12 floats per k), BX = B, CX = k, DX = C,
 // R8 = ldc in bytes, SI = p, Z0-Z%d accumulators, Z24/Z25 the current B
 // row, Z26/Z27 epilogue scratch.
-`, name, h, 2*h-1)
+`, name, h, 16*nv, 2*h-1)
+	if nv == 1 {
+		w.WriteString("// Only the first 16 columns: even accumulators and Z24, under K1.\n")
+	}
 	if direct {
 		w.WriteString(`// B is read in place (row-major, row stride p.ldb) under the K1/K2 lane
 // masks, so no B packing is needed; R12 = ldb in bytes, R13 = 16 rows, the
@@ -137,24 +158,33 @@ func avx512Kernel(w *asm, direct bool, h int) {
 	}
 
 	w.comment("Clear the accumulators.")
-	for i := 0; i < 2*h; i++ {
+	for _, i := range acc {
 		w.ins("VPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
 
 	step := func(u int) {
-		if direct {
+		switch {
+		case direct:
 			w.ins("VMOVUPS.Z (BX), K1, Z24")
-			w.ins("VMOVUPS.Z 64(BX), K2, Z25")
+			if nv == 2 {
+				w.ins("VMOVUPS.Z 64(BX), K2, Z25")
+			}
 			w.ins("PREFETCHT0 (BX)(R13*1)")
-			w.ins("PREFETCHT0 64(BX)(R13*1)")
-		} else {
+			if nv == 2 {
+				w.ins("PREFETCHT0 64(BX)(R13*1)")
+			}
+		default:
 			w.ins("VMOVUPS %d(BX), Z24", u*nr*4)
-			w.ins("VMOVUPS %d(BX), Z25", u*nr*4+64)
+			if nv == 2 {
+				w.ins("VMOVUPS %d(BX), Z25", u*nr*4+64)
+			}
 			w.ins("PREFETCHT0 %d(BX)", u*nr*4+1024)
 		}
 		for r := 0; r < h; r++ {
 			w.ins("VFMADD231PS.BCST %d(AX), Z24, Z%d", (u*mr+r)*4, 2*r)
-			w.ins("VFMADD231PS.BCST %d(AX), Z25, Z%d", (u*mr+r)*4, 2*r+1)
+			if nv == 2 {
+				w.ins("VFMADD231PS.BCST %d(AX), Z25, Z%d", (u*mr+r)*4, 2*r+1)
+			}
 		}
 		if direct {
 			w.ins("ADDQ R12, BX")
@@ -194,7 +224,7 @@ func avx512Kernel(w *asm, direct bool, h int) {
 	w.ins("TESTL $%d, R9", flagAlpha)
 	w.ins("JZ " + lp + "beta")
 	w.ins("VBROADCASTSS %d(SI), Z26", pAlpha)
-	for i := 0; i < 2*h; i++ {
+	for _, i := range acc {
 		w.ins("VMULPS Z26, Z%d, Z%d", i, i)
 	}
 
@@ -211,7 +241,9 @@ func avx512Kernel(w *asm, direct bool, h int) {
 			w.ins("ADDQ R8, R11")
 		}
 		w.ins("VFMADD231PS (R11), Z26, K1, Z%d", 2*r)
-		w.ins("VFMADD231PS 64(R11), Z26, K2, Z%d", 2*r+1)
+		if nv == 2 {
+			w.ins("VFMADD231PS 64(R11), Z26, K2, Z%d", 2*r+1)
+		}
 	}
 
 	w.label(lp + "rowbias")
@@ -221,7 +253,9 @@ func avx512Kernel(w *asm, direct bool, h int) {
 	w.ins("MOVQ %d(SI), R11", pRowBias)
 	for r := 0; r < h; r++ {
 		w.ins("VADDPS.BCST %d(R11), Z%d, Z%d", 4*r, 2*r, 2*r)
-		w.ins("VADDPS.BCST %d(R11), Z%d, Z%d", 4*r, 2*r+1, 2*r+1)
+		if nv == 2 {
+			w.ins("VADDPS.BCST %d(R11), Z%d, Z%d", 4*r, 2*r+1, 2*r+1)
+		}
 	}
 
 	w.label(lp + "colbias")
@@ -230,10 +264,14 @@ func avx512Kernel(w *asm, direct bool, h int) {
 	w.ins("JZ " + lp + "clip")
 	w.ins("MOVQ %d(SI), R11", pColBias)
 	w.ins("VMOVUPS.Z (R11), K1, Z26")
-	w.ins("VMOVUPS.Z 64(R11), K2, Z27")
+	if nv == 2 {
+		w.ins("VMOVUPS.Z 64(R11), K2, Z27")
+	}
 	for r := 0; r < h; r++ {
 		w.ins("VADDPS Z26, Z%d, Z%d", 2*r, 2*r)
-		w.ins("VADDPS Z27, Z%d, Z%d", 2*r+1, 2*r+1)
+		if nv == 2 {
+			w.ins("VADDPS Z27, Z%d, Z%d", 2*r+1, 2*r+1)
+		}
 	}
 
 	w.label(lp + "clip")
@@ -242,7 +280,7 @@ func avx512Kernel(w *asm, direct bool, h int) {
 	w.ins("JZ " + lp + "store")
 	w.ins("VBROADCASTSS %d(SI), Z26", pLo)
 	w.ins("VBROADCASTSS %d(SI), Z27", pHi)
-	for i := 0; i < 2*h; i++ {
+	for _, i := range acc {
 		w.ins("VMAXPS Z%d, Z26, Z%d", i, i)
 		w.ins("VMINPS Z%d, Z27, Z%d", i, i)
 	}
@@ -257,7 +295,9 @@ func avx512Kernel(w *asm, direct bool, h int) {
 			w.ins("ADDQ R8, R11")
 		}
 		w.ins("VMOVUPS Z%d, K1, (R11)", 2*r)
-		w.ins("VMOVUPS Z%d, K2, 64(R11)", 2*r+1)
+		if nv == 2 {
+			w.ins("VMOVUPS Z%d, K2, 64(R11)", 2*r+1)
+		}
 	}
 	w.label(lp + "done")
 	w.ins("VZEROUPPER")
