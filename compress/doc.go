@@ -11,6 +11,10 @@
 //	compress/codebook  Deep Compression: k-means weight sharing, entropy-coded
 //	                   indices and pruning masks, a versioned container
 //	compress/entropy   canonical Huffman and rANS coders
+//	compress/deepcomp  the Deep Compression pipeline with retraining (package
+//	                   train): iterative pruning with masked fine-tuning,
+//	                   weight sharing with centroid fine-tuning, the coded
+//	                   container; also fine-tuning of channel-pruned models
 //	compress/pareto    the Pareto front of variants and its plot
 //
 // Every transformation takes a *graph.Model and returns a new one (the

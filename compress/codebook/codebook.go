@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 	"os"
+	"slices"
 
 	"github.com/edgedl/edgedl/compress/entropy"
 	"github.com/edgedl/edgedl/compress/internal/gx"
@@ -146,7 +147,11 @@ func shareTensor(name string, t *tensor.Tensor, bits int, o Options) *coded {
 			c.mask = []byte{}
 		}
 	}
-	c.centroids, c.idx = KMeans(values, 1<<bits, o.Iterations)
+	if cents, idx, ok := exactCodebook(values, 1<<bits); ok {
+		c.centroids, c.idx = cents, idx
+	} else {
+		c.centroids, c.idx = KMeans(values, 1<<bits, o.Iterations)
+	}
 	sh := make([]float32, len(v))
 	if c.mask == nil {
 		for i := range sh {
@@ -169,6 +174,42 @@ func shareTensor(name string, t *tensor.Tensor, bits int, o Options) *coded {
 	}
 	c.rep = TensorReport{Name: name, Elements: len(v), NonZero: len(values), Bits: bits, Codebook: len(c.centroids), RawBytes: 4 * len(v), RelL2: c.rep.RelL2}
 	return c
+}
+
+// exactCodebook returns the distinct values, ascending, as the codebook
+// and each value's index, when there are at most k of them: a tensor that
+// is already shared (after centroid fine-tuning, package
+// compress/deepcomp) is then coded without loss instead of re-clustered.
+func exactCodebook(values []float32, k int) ([]float32, []byte, bool) {
+	if len(values) == 0 || k > 256 {
+		return nil, nil, false
+	}
+	distinct := map[uint32]struct{}{}
+	for _, v := range values {
+		if math.IsNaN(float64(v)) {
+			return nil, nil, false
+		}
+		distinct[math.Float32bits(v)] = struct{}{}
+		if len(distinct) > k {
+			return nil, nil, false
+		}
+	}
+	cents := make([]float32, 0, len(distinct))
+	for b := range distinct {
+		cents = append(cents, math.Float32frombits(b))
+	}
+	slices.Sort(cents)
+	// -0 and +0 compare equal: keep one of them.
+	cents = slices.CompactFunc(cents, func(a, b float32) bool { return a == b })
+	pos := make(map[float32]byte, len(cents))
+	for i, v := range cents {
+		pos[v] = byte(i)
+	}
+	idx := make([]byte, len(values))
+	for i, v := range values {
+		idx[i] = pos[v]
+	}
+	return cents, idx, true
 }
 
 // selected lists the initializers Encode codes, in initializer order.

@@ -292,3 +292,56 @@ func FuzzDecodeTensor(f *testing.F) {
 		}
 	})
 }
+
+// A tensor that already holds at most 2^bits distinct values (shared
+// weights after centroid fine-tuning) is coded without loss: its values
+// are the codebook, whatever their spacing.
+func TestAlreadySharedIsLossless(t *testing.T) {
+	m := testmodels.MLP(3)
+	g := m.Graph
+	values := []float32{-0.7, -0.69, 0.001, 0.3, 0.31, 2.5} // uneven: k-means from a linear start would move them
+	var name string
+	for _, k := range g.InitOrder {
+		if g.Initializers[k].Len() >= 64 {
+			name = k
+			break
+		}
+	}
+	if name == "" {
+		t.Fatal("test model has no large tensor")
+	}
+	w := g.Initializers[name].Clone()
+	for i := range w.F32() {
+		w.F32()[i] = values[(i*7)%len(values)]
+		if i%5 == 0 {
+			w.F32()[i] = 0 // pruned: masked, not a codebook entry
+		}
+	}
+	g.Initializers[name] = w
+	for _, bits := range []int{3, 4} {
+		b, rep, err := Encode(m, Options{Bits: bits, MinElements: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decode(b, DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalF32(d.Graph.Initializers[name].F32(), w.F32()) {
+			t.Fatalf("%d bits: the shared tensor changed through the container", bits)
+		}
+		for _, tr := range rep.Tensors {
+			if tr.Name == name && (tr.Codebook != len(values) || tr.RelL2 != 0) {
+				t.Errorf("%d bits: %+v, want a %d-entry codebook and no error", bits, tr, len(values))
+			}
+		}
+	}
+	// Two bits cannot hold six values: k-means approximates them.
+	d, _, err := Share(m, Options{Bits: 2, MinElements: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if equalF32(d.Graph.Initializers[name].F32(), w.F32()) {
+		t.Error("6 distinct values survived a 4-entry codebook unchanged")
+	}
+}

@@ -4,7 +4,10 @@
 // initialisation), the index of each weight is entropy-coded (canonical
 // Huffman or rANS, package compress/entropy), and the zeros left by pruning
 // are stored as a run-length mask instead of as indices. Encode writes the
-// result as a container; Decode turns a container back into a graph.Model
+// result as a container (a tensor that already holds at most 2^bits
+// distinct values, such as shared weights after centroid fine-tuning in
+// package compress/deepcomp, gets exactly those values as its codebook
+// and is coded without loss); Decode turns a container back into a graph.Model
 // that the runtime runs, and Share gives the same model without the
 // container (to measure accuracy).
 //
