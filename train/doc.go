@@ -64,6 +64,18 @@
 // operator without per-op rules; the price is GEMMs with a single row.
 // BatchNormalization is refused there, since it mixes examples.
 //
+// # Fake quantisation
+//
+// Two operators of the domain QATDomain stand in for int8 quantisation
+// during quantisation-aware training (package compress/qat places them):
+// FakeQuantize rounds an activation to the grid of a per-tensor affine
+// quantisation whose range is a buffer tracking the batch min/max by a
+// moving average, and FakeQuantizeWeight rounds a weight to symmetric
+// per-channel int8. Their forward passes compute exactly what
+// QuantizeLinear followed by DequantizeLinear computes; their backward
+// passes are the straight-through estimator (clipped at the saturation
+// limits for activations).
+//
 // # Precision and checks
 //
 // The operators are generic over float32 and float64; training uses

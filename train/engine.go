@@ -303,7 +303,7 @@ func (e *engine[F]) chooseTrainable(names []string) (map[string]bool, error) {
 	}
 	for _, n := range g.Nodes {
 		spec, ok := opSpecs[n.OpType]
-		if !ok || graph.NormalizeDomain(n.Domain) != "" && n.Domain != "com.microsoft" {
+		if !ok || graph.NormalizeDomain(n.Domain) != spec.domain && n.Domain != "com.microsoft" {
 			continue
 		}
 		for _, slot := range spec.weights {
@@ -326,7 +326,7 @@ func (e *engine[F]) compileNode(nd *node[F]) error {
 	gn := nd.n
 	spec, known := opSpecs[gn.OpType]
 	dom := graph.NormalizeDomain(gn.Domain)
-	if dom != "" && !(dom == "com.microsoft" && gn.OpType == "Gelu") {
+	if dom != spec.domain && !(dom == "com.microsoft" && gn.OpType == "Gelu") {
 		known = false
 	}
 	for _, i := range nd.in {
@@ -352,13 +352,11 @@ func (e *engine[F]) compileNode(nd *node[F]) error {
 			return fmt.Errorf("train: %s: %w", gn.Label(), err)
 		}
 		nd.op = o
-		if gn.OpType == "BatchNormalization" {
-			for _, s := range []int{3, 4} {
-				if s < len(nd.in) && nd.in[s] >= 0 {
-					if v := e.vals[nd.in[s]]; v.constant && !v.param && v.f != nil && !v.buffer {
-						v.buffer = true
-						e.buffers = append(e.buffers, nd.in[s])
-					}
+		for _, s := range spec.buffers {
+			if s < len(nd.in) && nd.in[s] >= 0 {
+				if v := e.vals[nd.in[s]]; v.constant && !v.param && v.f != nil && !v.buffer {
+					v.buffer = true
+					e.buffers = append(e.buffers, nd.in[s])
 				}
 			}
 		}

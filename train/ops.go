@@ -16,6 +16,13 @@ type opSpec struct {
 	// elementwise marks Add/Sub/Mul/Div, whose scalar constants are not
 	// trainable by default.
 	elementwise bool
+	// domain is the operator's domain ("" for ai.onnx; see qat_ops.go for
+	// the trainer's own fake-quantisation operators).
+	domain string
+	// buffers lists the slots whose constant float inputs are state that
+	// the forward pass updates in training mode (BatchNormalization's
+	// running statistics, a fake quantiser's observed range).
+	buffers []int
 	// new returns a fresh op[float32] or, with f64, op[float64].
 	new func(f64 bool) any
 }
@@ -58,7 +65,7 @@ var opSpecs = map[string]opSpec{
 	"AveragePool":       {diff: []int{0}, new: func(f bool) any { return pick(f, &poolOp[float32]{}, &poolOp[float64]{}) }},
 	"GlobalAveragePool": {diff: []int{0}, new: func(f bool) any { return pick(f, &poolOp[float32]{}, &poolOp[float64]{}) }},
 	"GlobalMaxPool":     {diff: []int{0}, new: func(f bool) any { return pick(f, &poolOp[float32]{}, &poolOp[float64]{}) }},
-	"BatchNormalization": {diff: []int{0, 1, 2}, weights: []int{1, 2},
+	"BatchNormalization": {diff: []int{0, 1, 2}, weights: []int{1, 2}, buffers: []int{3, 4},
 		new: func(f bool) any { return pick(f, &bnOp[float32]{}, &bnOp[float64]{}) }},
 	"Dropout":    {diff: []int{0}, new: func(f bool) any { return pick(f, &dropoutOp[float32]{}, &dropoutOp[float64]{}) }},
 	"Softmax":    {diff: []int{0}, new: func(f bool) any { return pick(f, &softmaxOp[float32]{}, &softmaxOp[float64]{}) }},
