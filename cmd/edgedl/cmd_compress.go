@@ -12,8 +12,10 @@ import (
 
 	"github.com/edgedl/edgedl/compress"
 	"github.com/edgedl/edgedl/compress/deepcomp"
+	"github.com/edgedl/edgedl/compress/distill"
 	"github.com/edgedl/edgedl/compress/pareto"
 	"github.com/edgedl/edgedl/compress/prune"
+	"github.com/edgedl/edgedl/compress/qat"
 	"github.com/edgedl/edgedl/compress/quantize"
 	"github.com/edgedl/edgedl/datasets/mnist"
 	"github.com/edgedl/edgedl/graph"
@@ -26,7 +28,8 @@ import (
 
 func init() {
 	commandHelp["compress"] = `
-Steps run in this order: channel pruning (--prune-channels), unstructured
+Steps run in this order: knowledge distillation (--distill-from), channel
+pruning (--prune-channels), unstructured
 magnitude pruning (--prune, in --prune-steps rounds), then weight sharing
 (--share-weights: k-means codebooks, Huffman-coded indices and index gaps,
 written as a codebook container) or quantisation (--quantize).
@@ -39,6 +42,14 @@ gradient of a centroid is the sum over the weights sharing it). The
 pipeline with --prune, --prune-steps, --share-weights and --finetune-epochs
 is Han et al.'s Deep Compression; --deep-compression presets it (92%
 global pruning in 3 steps, 5-bit fc and 8-bit conv codebooks).
+
+--distill-from TEACHER.onnx trains MODEL (an .onnx file, or a built-in
+architecture such as mnist-2nn, created untrained) for --finetune-epochs
+on MNIST against the teacher's soft targets (Hinton et al.: alpha * T^2 *
+KL at temperature --temperature, plus (1 - alpha) * cross-entropy on the
+labels). --qat with --quantize int8 fine-tunes with fake quantisers
+(straight-through estimator) placed where the int8 model quantises, then
+exports the same QDQ format as post-training quantisation.
 
 With --eval-mnist, --finetune-epochs or --plot, every variant is measured:
 size (ONNX file; sparse ONNX for unstructured-pruned variants; the
@@ -77,6 +88,10 @@ func setupCompress(e *env, fs *flag.FlagSet) func([]string) error {
 	runs := fs.Int("runs", 100, "timed batch-1 `runs` per variant for the latency median")
 	plot := fs.String("plot", "", "write a Pareto plot (accuracy vs size and latency) of the variants to `FILE.png`")
 	out := fs.String("out", "", "output `file` (.onnx, or the coded container with --share-weights)")
+	teacherPath := fs.String("distill-from", "", "train MODEL (an .onnx file or a built-in architecture such as mnist-2nn) as a student of `TEACHER.onnx` on MNIST for --finetune-epochs (knowledge distillation, before the other steps)")
+	temperature := fs.Float64("temperature", 4, "distillation `T`: softmax temperature of the soft targets")
+	alpha := fs.Float64("alpha", 0.9, "distillation weight of the soft-target term in (0, 1] (the rest: cross-entropy on labels)")
+	useQAT := fs.Bool("qat", false, "with --quantize int8: quantisation-aware training (fake-quant, straight-through estimator) for --finetune-epochs on MNIST before export (try --lr 0.001)")
 	eval := fs.Bool("eval-mnist", false, "report accuracy on the 10,000 MNIST test images before and after")
 	return func(args []string) error {
 		set := map[string]bool{}
@@ -101,8 +116,17 @@ func setupCompress(e *env, fs *flag.FlagSet) func([]string) error {
 		if *out == "" {
 			return usagef("--out is required")
 		}
-		if *quant == "" && *sparsity == 0 && *channels == 0 && *share == 0 {
-			return usagef("nothing to do: give --quantize, --prune, --prune-channels, --share-weights or --deep-compression")
+		if *quant == "" && *sparsity == 0 && *channels == 0 && *share == 0 && *teacherPath == "" {
+			return usagef("nothing to do: give --quantize, --prune, --prune-channels, --share-weights, --deep-compression or --distill-from")
+		}
+		if (*teacherPath != "" || *useQAT) && *finetune == 0 {
+			return usagef("--distill-from and --qat train: give --finetune-epochs N")
+		}
+		if *useQAT && *quant != "int8" {
+			return usagef("--qat needs --quantize int8")
+		}
+		if *teacherPath != "" && !(*temperature > 0 && *alpha > 0 && *alpha <= 1) {
+			return usagef("--temperature must be positive and --alpha in (0, 1]")
 		}
 		if !(*sparsity >= 0 && *sparsity < 1 && *channels >= 0 && *channels < 1) {
 			return usagef("--prune and --prune-channels take a fraction in [0, 1)")
@@ -120,15 +144,28 @@ func setupCompress(e *env, fs *flag.FlagSet) func([]string) error {
 			return usagef("--share-weights codes float weights; do not combine it with --quantize")
 		}
 		path := args[0]
-		m, err := onnx.Load(path)
-		if err != nil {
-			return err
+		var m *graph.Model
+		var before int64
+		var err error
+		origLabel := "original"
+		if _, statErr := os.Stat(path); statErr != nil && *teacherPath != "" {
+			// A student not yet trained: a built-in architecture.
+			if m, err = buildModel(path, nil, *seed); err != nil {
+				return err
+			}
+			origLabel = "untrained student"
+			if b, err := onnx.Encode(m); err == nil {
+				before = int64(len(b))
+			}
+		} else {
+			if m, err = onnx.Load(path); err != nil {
+				return err
+			}
+			if before, err = compress.FileSize(path); err != nil {
+				return err
+			}
 		}
 		orig := m
-		before, err := compress.FileSize(path)
-		if err != nil {
-			return err
-		}
 		measure := *eval || *finetune > 0 || *plot != ""
 		var test []compress.Batch
 		var latIn []*tensor.Tensor
@@ -187,8 +224,29 @@ func setupCompress(e *env, fs *flag.FlagSet) func([]string) error {
 				fmt.Fprintf(e.stdout, "    %s: epoch %d  loss %.4f  train %.2f%%  test %.2f%%  %.1fs\n", stage,
 					em.Epoch+1, em.TrainLoss, 100*em.TrainAcc, 100*em.EvalAcc, em.Duration.Seconds())
 			}}
-		if err := report("original", m, before); err != nil {
+		if err := report(origLabel, m, before); err != nil {
 			return err
+		}
+		if *teacherPath != "" {
+			teacher, err := onnx.Load(*teacherPath)
+			if err != nil {
+				return err
+			}
+			if err := report("teacher "+filepath.Base(*teacherPath), teacher, fileSizeOr(*teacherPath)); err != nil {
+				return err
+			}
+			cfg := distill.Config{Temperature: *temperature, Alpha: *alpha, Threads: *threads,
+				Train: train.Config{Epochs: *finetune, Batch: *batch, LR: *lr, Seed: *seed, Eval: testSet,
+					Optimizer: &train.SGD{Momentum: *momentum, WeightDecay: *weightDecay}}}
+			fmt.Fprintf(e.stdout, "distilling from %s (T=%g, alpha=%g), %d epochs\n", *teacherPath, *temperature, *alpha, *finetune)
+			dm, _, err := distill.FromONNX(ctx, m, teacher, trainSet, cfg, epochPrinter(e, "distill"))
+			if err != nil {
+				return err
+			}
+			m = dm
+			if err := report(fmt.Sprintf("distilled +%d ep", *finetune), m, 0); err != nil {
+				return err
+			}
 		}
 		if *channels > 0 {
 			pm, rep, err := prune.Channels(m, prune.ChannelOptions{Ratio: *channels})
@@ -254,6 +312,18 @@ func setupCompress(e *env, fs *flag.FlagSet) func([]string) error {
 			meth, err := quantize.ParseMethod(*method)
 			if err != nil {
 				return usagef("%v", err)
+			}
+			if *useQAT {
+				fmt.Fprintf(e.stdout, "quantisation-aware training, %d epochs\n", *finetune)
+				cfg := train.Config{Epochs: *finetune, Batch: *batch, LR: *lr, Seed: *seed, Eval: testSet,
+					Optimizer: &train.SGD{Momentum: *momentum, WeightDecay: *weightDecay}}
+				qm, _, err := qat.FineTune(ctx, m, data, trainSet, cfg, epochPrinter(e, "qat"),
+					qat.Options{Method: meth, Threads: *threads, Logger: e.log}, *threads)
+				if err != nil {
+					return err
+				}
+				m = qm
+				break
 			}
 			qm, err := quantize.Static(m, data, quantize.Options{Method: meth, KeepFloat: *keepFloat, Logger: e.log})
 			if err != nil {
@@ -335,6 +405,24 @@ func setupCompress(e *env, fs *flag.FlagSet) func([]string) error {
 		}
 		return nil
 	}
+}
+
+// epochPrinter prints one line per training epoch of a compression stage.
+func epochPrinter(e *env, stage string) train.Callbacks {
+	return train.Callbacks{Epoch: func(em train.EpochMetrics) error {
+		fmt.Fprintf(e.stdout, "    %s: epoch %d  loss %.4f  train %.2f%%  test %.2f%%  %.1fs\n", stage,
+			em.Epoch+1, em.TrainLoss, 100*em.TrainAcc, 100*em.EvalAcc, em.Duration.Seconds())
+		return nil
+	}}
+}
+
+// fileSizeOr is the size of a file, or 0 when it cannot be read.
+func fileSizeOr(path string) int64 {
+	n, err := compress.FileSize(path)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // modelTitle names a model file for a plot: its base name, or its

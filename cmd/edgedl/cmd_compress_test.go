@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/edgedl/edgedl/compress/codebook"
 	"github.com/edgedl/edgedl/compress/prune"
 	"github.com/edgedl/edgedl/datasets/mnist"
+	"github.com/edgedl/edgedl/internal/testenv"
 	"github.com/edgedl/edgedl/onnx"
 	"github.com/edgedl/edgedl/train/arch"
 )
@@ -25,6 +28,10 @@ func TestCompressUsageErrors(t *testing.T) {
 		{"compress", "m.onnx", "--share-weights", "5", "--quantize", "int8", "--out", "o.onnx"},
 		{"compress", "m.onnx", "--out", "o.onnx"},
 		{"compress", "m.onnx", "--prune", "0.5"},
+		{"compress", "m.onnx", "--qat", "--finetune-epochs", "1", "--out", "o.onnx"},
+		{"compress", "m.onnx", "--quantize", "int8", "--qat", "--out", "o.onnx"},
+		{"compress", "mnist-2nn", "--distill-from", "t.onnx", "--out", "o.onnx"},
+		{"compress", "mnist-2nn", "--distill-from", "t.onnx", "--finetune-epochs", "1", "--alpha", "1.5", "--out", "o.onnx"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
@@ -70,5 +77,31 @@ func TestCompressDeepCompressionCLI(t *testing.T) {
 	b, err := os.ReadFile(png)
 	if err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Errorf("plot: %v, %d bytes", err, len(b))
+	}
+}
+
+// Distillation through the CLI: an untrained mnist-2nn student learns from
+// the shared MNIST CNN on 600 images and must end far above chance.
+func TestCompressDistillCLI(t *testing.T) {
+	teacher := filepath.Join(testenv.Shared(t), "models", "mnist_cnn", "model.onnx")
+	if _, err := mnist.Dir(); err != nil {
+		t.Skip(err)
+	}
+	out := filepath.Join(t.TempDir(), "student.onnx")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"compress", "mnist-2nn", "--distill-from", teacher, "--finetune-epochs", "2",
+		"--train-limit", "600", "--batch", "16", "--lr", "0.01", "--runs", "3", "--threads", "1", "--out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+	}
+	m := regexp.MustCompile(`distilled \+2 ep +\S+ \S+ +accuracy ([0-9.]+)%`).FindStringSubmatch(stdout.String())
+	if m == nil {
+		t.Fatalf("no distilled accuracy in output:\n%s", stdout.String())
+	}
+	if acc, _ := strconv.ParseFloat(m[1], 64); acc < 60 {
+		t.Errorf("distilled student: %.2f%% on MNIST test after 2 epochs on 600 images; want > 60%%", acc)
+	}
+	if _, err := onnx.Load(out); err != nil {
+		t.Errorf("student file: %v", err)
 	}
 }
