@@ -620,8 +620,9 @@ func (a *AdaptiveDevice) probe(h int, at float64) {
 // types for partition.SplitN.
 type ModelProfile struct {
 	DAG *partition.DAG
-	// Times holds each DAG node's median time here, in seconds; scale it
-	// per tier with partition.Scale.
+	// Times holds each DAG node's median time here, in seconds, scaled so
+	// that they add up to the median time of a whole run; scale it per
+	// tier with partition.Scale.
 	Times []float64
 	// Types types every value, with a symbolic batch where the model has
 	// one.
@@ -675,6 +676,13 @@ func ProfileModel(m *graph.Model, batch, threads, runs int) (*ModelProfile, erro
 	types, err := crossingTypes(m, threads)
 	if err != nil {
 		return nil, err
+	}
+	// The nodes' medians add up to less than a run takes: the runtime's
+	// work between nodes, and on a busy machine the preemptions that land
+	// in nearly every run but in few runs of any one node, are missing.
+	// Scale them so that they add up to the median whole run.
+	if n, r := rep.Totals.NodeMedianUS, rep.Totals.RunMedianUS; n > 0 && r > n {
+		times = partition.Scale(times, r/n)
 	}
 	p := &ModelProfile{DAG: d, Times: times, Types: types, Inputs: in}
 	for _, t := range times {

@@ -20,7 +20,8 @@ type piece struct {
 	inputs   []string // session input names, in order
 	outputs  []string
 	onnxSize int64
-	size     int64 // footprint estimate charged to the cache
+	size     int64    // footprint estimate charged to the cache
+	batch    *batcher // nil: every request runs alone
 
 	// guarded by cache.mu
 	refs    int
@@ -118,7 +119,13 @@ func (p *piece) run(inputs []transport.NamedTensor) ([]transport.NamedTensor, er
 		}
 		ordered[i] = t
 	}
-	outs, err := p.sess.RunOrdered(ordered, nil)
+	var outs []*tensor.Tensor
+	var err error
+	if p.batch != nil {
+		outs, err = p.batch.run(ordered)
+	} else {
+		outs, err = p.sess.RunOrdered(ordered, nil)
+	}
 	if err != nil {
 		return nil, err
 	}

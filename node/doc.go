@@ -96,6 +96,16 @@
 // Shutdown drains (not ready, running requests finish); Close stops at
 // once, as a crash would.
 //
+// # Dynamic batching
+//
+// With ServerConfig.MaxBatch >= 2 (`edgedl serve --max-batch N`), requests
+// for the same piece that arrive while the node is busy are run together:
+// inputs that differ only in their first dimension are concatenated along
+// it (up to MaxBatch rows), the piece runs once, and each request gets its
+// rows back. Only pieces whose inputs and outputs all have a symbolic
+// first dimension batch; an idle node runs a request at once (BatchWait
+// can hold it for company). A failed batch is retried request by request.
+//
 // # Emulating slower machines
 //
 // To show device/edge/cloud speed differences on one machine, a node (and

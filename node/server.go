@@ -93,6 +93,18 @@ type ServerConfig struct {
 	// Threads is each session's intra-op thread count (0: one per CPU).
 	Threads int
 
+	// MaxBatch turns on dynamic batching when at least 2: concurrent
+	// requests for the same piece whose inputs differ only in the first
+	// dimension are concatenated along it (up to MaxBatch rows), run once
+	// and split again. Only pieces whose inputs and outputs all have a
+	// symbolic first dimension batch. Batches form from the requests that
+	// queue while the node's runners are busy (CPUs / Threads of them,
+	// one when Threads is 0), so an idle node adds no delay; BatchWait,
+	// when set, also holds the first request of a burst that long for
+	// others to join.
+	MaxBatch  int
+	BatchWait time.Duration
+
 	// Logger receives structured logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -156,6 +168,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if cfg.MaxBatch < 0 || cfg.BatchWait < 0 {
+		return nil, fmt.Errorf("node: max batch %d and batch wait %v must not be negative", cfg.MaxBatch, cfg.BatchWait)
 	}
 	if cfg.Slowdown < 0 {
 		return nil, fmt.Errorf("node: slowdown %v is negative", cfg.Slowdown)

@@ -295,6 +295,7 @@ func (s *Server) load(hash string, b []byte) (added bool, err error) {
 		s.log.Warn("upload rejected", "piece", shortHash(hash), "bytes", len(b), "err", err)
 		return false, status.Errorf(codes.InvalidArgument, "node %s: model %s rejected: %v", s.cfg.Name, shortHash(hash), err)
 	}
+	p.batch = newBatcher(p.sess, s.cfg.MaxBatch, s.cfg.BatchWait, s.cfg.Threads)
 	if p.size > s.cfg.CacheBytes {
 		p.sess.Close()
 		s.met.uploads.WithLabelValues("rejected").Inc()

@@ -30,6 +30,8 @@ func setupServe(e *env, fs *flag.FlagSet) func([]string) error {
 	fs.Int64Var(&cfg.CacheBytes, "cache-bytes", 512<<20, "model cache memory limit in `bytes` (LRU eviction)")
 	fs.Float64Var(&cfg.Slowdown, "slowdown", 1, "emulate a slower machine: compute time x `factor` (sleeping the difference)")
 	fs.IntVar(&cfg.Threads, "threads", 0, "intra-op `threads` per model (0: one per CPU)")
+	fs.IntVar(&cfg.MaxBatch, "max-batch", 0, "dynamic batching: run up to `N` rows of concurrent requests together (0 or 1: off)")
+	fs.DurationVar(&cfg.BatchWait, "batch-wait", 0, "with --max-batch, hold the first request of a burst this `long` for others to join")
 	return func([]string) error {
 		cfg.Token = *token
 		if cfg.Token == "" {
@@ -40,6 +42,9 @@ func setupServe(e *env, fs *flag.FlagSet) func([]string) error {
 		}
 		if cfg.NextToken == "" {
 			cfg.NextToken = cfg.Token
+		}
+		if cfg.MaxBatch < 0 || cfg.BatchWait < 0 {
+			return usagef("--max-batch and --batch-wait must not be negative")
 		}
 		if cfg.Tier != "edge" && cfg.Tier != "cloud" {
 			return usagef("--tier %q: want edge or cloud", cfg.Tier)

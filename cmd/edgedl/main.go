@@ -48,10 +48,12 @@ func init() {
 			summary: "run an edge or cloud node (KServe v2 gRPC, REST, metrics)", setup: setupServe, minArgs: 0, maxArgs: 0},
 		{name: "infer", args: "MODEL.onnx --input FILE --edge ADDR [--cloud ADDR] [--split SPLIT] [--codec C] [--count K] --output-dir DIR",
 			summary: "split inference from the device: run its piece, send the rest to edge/cloud", setup: setupInfer, minArgs: 1, maxArgs: 1},
-		{name: "compress", args: "MODEL.onnx [--quantize int8|int8-dynamic|fp16] [--prune S] [--prune-channels F] [--share-weights BITS] --out OUT",
+		{name: "compress", args: "MODEL.onnx [--quantize int8|int8-dynamic|fp16 [--qat]] [--prune S [--prune-steps K]] [--prune-channels F] [--share-weights BITS] [--deep-compression] [--distill-from TEACHER.onnx] [--finetune-epochs N] [--plot F.png] --out OUT",
 			summary: "quantise, prune or weight-share a model", setup: setupCompress, minArgs: 1, maxArgs: 1},
 		{name: "bench-partition", args: "MODEL.onnx --bandwidths 1,5,10,50,100,1000 --rtt 20ms [--device-slowdown S] [--edge-slowdown S] [--json] [--plot FILE.png]",
 			summary: "measure split-inference latency per bandwidth: planner vs measured oracle (also 'edgedl bench partition')", setup: setupBenchPartition, minArgs: 1, maxArgs: 1},
+		{name: "bench-cascade", args: "--big MODEL.onnx [--small MODEL.onnx|embedded] [--thresholds 0.5,0.7,0.9] [--json] [--plot FILE.png]",
+			summary: "small model on the device, low-confidence inputs offloaded to a big one: accuracy vs offloaded (also 'edgedl bench cascade')", setup: setupBenchCascade, minArgs: 0, maxArgs: 0},
 		{name: "conformance", args: "DIR [DIR ...] [--filter REGEXP] [--json]",
 			summary: "run ONNX backend test folders and count passes", setup: setupConformance, minArgs: 1, maxArgs: -1},
 		{name: "train", args: "MODEL --dataset NAME --out FILE.onnx [--epochs N] [--batch B] [--lr LR] [--optimizer sgd|adam] [--json]",
@@ -113,8 +115,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "-version", "--version":
 		name = "version"
 	case "bench":
-		if len(args) > 1 && args[1] == "partition" {
-			name, args = "bench-partition", args[1:]
+		if len(args) > 1 && (args[1] == "partition" || args[1] == "cascade") {
+			name, args = "bench-"+args[1], args[1:]
 		}
 	}
 	c := lookupCommand(name)

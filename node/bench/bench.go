@@ -1,4 +1,10 @@
-// Package bench measures how good the partition planner's choices are:
+// Package bench measures split inference. Run (`edgedl bench partition`)
+// measures how good the partition planner's choices are; RunCascade
+// (`edgedl bench cascade`) measures a small-model/big-model cascade
+// (accuracy, offloaded fraction, latency and bytes per confidence
+// threshold).
+//
+// Run measures how good the partition planner's choices are:
 // for each uplink bandwidth it runs a model split across a device, an edge
 // and a cloud node (node.Server on loopback, emulated links from package
 // transport/link, slowdown factors for the tiers' speeds) and compares the
@@ -131,20 +137,43 @@ type Measure struct {
 // Row is one bandwidth's result. Cuts are split specifications
 // (node.SpecOf: "device", "edge", "cloud", "K1,K2").
 type Row struct {
-	Mbps        float64   `json:"bandwidth_mbps"`
-	PlannerMs   float64   `json:"planner_ms"`
-	OracleMs    float64   `json:"oracle_ms"`
-	AllDeviceMs float64   `json:"all_device_ms"`
-	AllEdgeMs   float64   `json:"all_edge_ms"`
-	AllCloudMs  float64   `json:"all_cloud_ms"`
-	PlannerCut  string    `json:"planner_cut"`
-	OracleCut   string    `json:"oracle_cut"`
-	PredictedMs float64   `json:"planner_predicted_ms"`
-	Measured    []Measure `json:"measured"`
+	Mbps        float64 `json:"bandwidth_mbps"`
+	PlannerMs   float64 `json:"planner_ms"`
+	OracleMs    float64 `json:"oracle_ms"`
+	AllDeviceMs float64 `json:"all_device_ms"`
+	AllEdgeMs   float64 `json:"all_edge_ms"`
+	AllCloudMs  float64 `json:"all_cloud_ms"`
+	PlannerCut  string  `json:"planner_cut"`
+	OracleCut   string  `json:"oracle_cut"`
+	PredictedMs float64 `json:"planner_predicted_ms"`
+	// BestSingle names the fastest measured single-tier placement
+	// ("device", "edge" or "cloud"); Speedup is its latency over the
+	// planner's measured latency (> 1: the split plan wins).
+	BestSingle   string    `json:"best_single_tier"`
+	BestSingleMs float64   `json:"best_single_tier_ms"`
+	Speedup      float64   `json:"speedup_over_best_single_tier"`
+	Measured     []Measure `json:"measured"`
 }
 
 // Ratio is the planner's measured latency over the oracle's.
 func (r Row) Ratio() float64 { return r.PlannerMs / r.OracleMs }
+
+// bestSingle fills BestSingle, BestSingleMs and Speedup from the
+// single-tier measurements.
+func (r *Row) bestSingle() {
+	r.BestSingle, r.BestSingleMs, r.Speedup = "", 0, 0
+	for _, c := range []struct {
+		name string
+		ms   float64
+	}{{"device", r.AllDeviceMs}, {"edge", r.AllEdgeMs}, {"cloud", r.AllCloudMs}} {
+		if c.ms > 0 && (r.BestSingle == "" || c.ms < r.BestSingleMs) {
+			r.BestSingle, r.BestSingleMs = c.name, c.ms
+		}
+	}
+	if r.BestSingle != "" && r.PlannerMs > 0 {
+		r.Speedup = r.BestSingleMs / r.PlannerMs
+	}
+}
 
 // Report is Run's result.
 type Report struct {
@@ -366,6 +395,7 @@ func Run(ctx context.Context, name string, m *graph.Model, opts Options) (*Repor
 				row.OracleMs, row.OracleCut = mm.MeasuredMs, mm.Split
 			}
 		}
+		row.bestSingle()
 		rep.Rows = append(rep.Rows, row)
 	}
 	return rep, nil
@@ -378,15 +408,21 @@ func WriteTable(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "uplink RTT %g ms; edge->cloud %g Mbit/s, RTT %g ms; codec %s; median of %d requests per placement\n",
 		rep.RTTMs, rep.EdgeCloudMbps, rep.EdgeCloudRTTMs, rep.Codec, rep.Requests)
 	fmt.Fprintf(w, "oracle: best measured of %s\n\n", rep.Oracle)
-	fmt.Fprintf(w, "%9s %-10s %10s %10s %-10s %10s %7s %10s %10s %10s\n", "Mbit/s", "planner", "pred ms", "meas ms",
-		"oracle", "oracle ms", "ratio", "device ms", "edge ms", "cloud ms")
+	fmt.Fprintf(w, "%9s %-10s %10s %10s %-10s %10s %7s %10s %10s %10s %-7s %8s\n", "Mbit/s", "planner", "pred ms", "meas ms",
+		"oracle", "oracle ms", "ratio", "device ms", "edge ms", "cloud ms", "best-1", "speedup")
 	worst := 0.0
+	minSpeed, maxSpeed := math.Inf(1), 0.0
 	for _, r := range rep.Rows {
 		worst = max(worst, r.Ratio())
-		fmt.Fprintf(w, "%9g %-10s %10.2f %10.2f %-10s %10.2f %7.3f %10.2f %10.2f %10.2f\n", r.Mbps, r.PlannerCut,
-			r.PredictedMs, r.PlannerMs, r.OracleCut, r.OracleMs, r.Ratio(), r.AllDeviceMs, r.AllEdgeMs, r.AllCloudMs)
+		minSpeed, maxSpeed = min(minSpeed, r.Speedup), max(maxSpeed, r.Speedup)
+		fmt.Fprintf(w, "%9g %-10s %10.2f %10.2f %-10s %10.2f %7.3f %10.2f %10.2f %10.2f %-7s %7.2fx\n", r.Mbps, r.PlannerCut,
+			r.PredictedMs, r.PlannerMs, r.OracleCut, r.OracleMs, r.Ratio(), r.AllDeviceMs, r.AllEdgeMs, r.AllCloudMs,
+			r.BestSingle, r.Speedup)
 	}
 	fmt.Fprintf(w, "\nworst planner/oracle ratio: %.3f (%+.1f%%)\n", worst, 100*(worst-1))
+	if len(rep.Rows) > 0 {
+		fmt.Fprintf(w, "planner speedup over the best single-tier placement (best-1): %.2fx to %.2fx\n", minSpeed, maxSpeed)
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }

@@ -38,6 +38,11 @@ func TestRunMNIST(t *testing.T) {
 			r.PlannerCut == "" || r.OracleCut == "" {
 			t.Errorf("incomplete row %+v", r)
 		}
+		best := min(r.AllDeviceMs, r.AllEdgeMs, r.AllCloudMs)
+		if r.BestSingleMs != best || r.Speedup != best/r.PlannerMs {
+			t.Errorf("%g Mbit/s: best single tier %s %.2f ms, speedup %.3f; want %.2f ms, %.3f", r.Mbps, r.BestSingle,
+				r.BestSingleMs, r.Speedup, best, best/r.PlannerMs)
+		}
 		for _, mm := range r.Measured {
 			if mm.MeasuredMs < r.OracleMs {
 				t.Errorf("%g Mbit/s: %s measured %.2f ms, below the oracle's %.2f", r.Mbps, mm.Split, mm.MeasuredMs, r.OracleMs)
@@ -45,7 +50,8 @@ func TestRunMNIST(t *testing.T) {
 		}
 	}
 	b, _ := json.Marshal(rep)
-	for _, key := range []string{"planner_ms", "oracle_ms", "all_device_ms", "all_edge_ms", "all_cloud_ms", "planner_cut", "oracle_cut"} {
+	for _, key := range []string{"planner_ms", "oracle_ms", "all_device_ms", "all_edge_ms", "all_cloud_ms", "planner_cut", "oracle_cut",
+		"best_single_tier", "speedup_over_best_single_tier"} {
 		if !strings.Contains(string(b), `"`+key+`"`) {
 			t.Errorf("JSON lacks %q", key)
 		}

@@ -4,9 +4,13 @@
 // emulated link. It is for tests that want the kernel's congestion control
 // rather than the user-space emulation of package link.
 //
-// Setup needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN), the ip and tc commands
-// and the netem qdisc; Available reports why it cannot run, so tests skip
-// with a clear message:
+// Setup needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) and the ip and tc
+// commands; Available reports why it cannot run, so tests skip with a clear
+// message. Shaping uses the netem qdisc (rate, delay, loss) when the kernel
+// has it, and otherwise falls back to a token bucket (tbf) for the rate
+// alone: Pair.Shaper says which ran, and Pair.Delayed whether Delay and
+// Loss were applied (a kernel without netem has no qdisc that delays).
+// Tests that need the delay check Delayed:
 //
 //	pair, err := netns.Setup(ctx, netns.Config{Rate: "10mbit", Delay: 20 * time.Millisecond})
 //	if errors.Is(err, netns.ErrUnavailable) {
@@ -25,7 +29,9 @@ package netns
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,6 +57,12 @@ type Pair struct {
 	AddrA, AddrB string
 	// DevA and DevB are the veth ends' interface names.
 	DevA, DevB string
+	// Shaper is the qdisc that shapes both ends: "netem", "tbf" (netem
+	// is missing: rate only), or "" (unshaped).
+	Shaper string
+	// Delayed reports that Config.Delay and Config.Loss were applied
+	// (netem ran, or none was asked for).
+	Delayed bool
 }
 
 // netem returns the tc netem arguments for c.
@@ -66,4 +78,37 @@ func (c Config) netem() []string {
 		args = append(args, "loss", strconv.FormatFloat(c.Loss, 'f', -1, 64)+"%")
 	}
 	return args
+}
+
+// tbf returns the tc tbf arguments that shape c.Rate without netem: a
+// bucket of 5 ms of traffic (at least 4 KiB, two full frames and then
+// some) and a queue of up to 100 ms before drops.
+func (c Config) tbf() ([]string, error) {
+	bps, err := parseRate(c.Rate)
+	if err != nil {
+		return nil, err
+	}
+	burst := max(int64(bps/8*0.005), 4096)
+	return []string{"rate", c.Rate, "burst", strconv.FormatInt(burst, 10), "latency", "100ms"}, nil
+}
+
+// parseRate reads a tc rate ("10mbit", "500kbit", "1gbit", "2mbps" for
+// bytes, a bare number for bits) as bits per second.
+func parseRate(s string) (float64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	i := 0
+	for i < len(t) && (t[i] >= '0' && t[i] <= '9' || t[i] == '.') {
+		i++
+	}
+	v, err := strconv.ParseFloat(t[:i], 64)
+	if err != nil || !(v > 0) {
+		return 0, fmt.Errorf("netns: rate %q: want a positive number and a unit such as 10mbit", s)
+	}
+	units := map[string]float64{"": 1, "bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "tbit": 1e12,
+		"bps": 8, "kbps": 8e3, "mbps": 8e6, "gbps": 8e9, "tbps": 8e12}
+	f, ok := units[t[i:]]
+	if !ok {
+		return 0, fmt.Errorf("netns: rate %q: unknown unit %q (bit, kbit, mbit, gbit, bps, kbps, mbps, gbps)", s, t[i:])
+	}
+	return v * f, nil
 }

@@ -40,9 +40,11 @@ func run(ctx context.Context, args ...string) error {
 	return nil
 }
 
-// Setup creates the namespaces, the veth pair, addresses and netem qdiscs.
-// On any failure it removes what it made; failures of the kernel or tools
-// wrap ErrUnavailable.
+// Setup creates the namespaces, the veth pair, addresses and the shaping
+// qdiscs: netem where the kernel has it, else tbf for the rate alone
+// (Pair.Shaper, Pair.Delayed). On any failure it removes what it made;
+// failures of the kernel or tools wrap ErrUnavailable, a bad Config.Rate
+// does not.
 func Setup(ctx context.Context, cfg Config) (*Pair, error) {
 	if err := Available(); err != nil {
 		return nil, err
@@ -65,10 +67,12 @@ func Setup(ctx context.Context, cfg Config) (*Pair, error) {
 		{"ip", "-n", p.NameA, "link", "set", p.DevA, "up"},
 		{"ip", "-n", p.NameB, "link", "set", p.DevB, "up"},
 	}
-	if netem := cfg.netem(); len(netem) > 0 {
-		steps = append(steps,
-			append([]string{"ip", "netns", "exec", p.NameA, "tc", "qdisc", "add", "dev", p.DevA, "root", "netem"}, netem...),
-			append([]string{"ip", "netns", "exec", p.NameB, "tc", "qdisc", "add", "dev", p.DevB, "root", "netem"}, netem...))
+	var tbf []string
+	if cfg.Rate != "" {
+		var err error
+		if tbf, err = cfg.tbf(); err != nil {
+			return nil, err // a caller's mistake, not the machine's
+		}
 	}
 	for _, s := range steps {
 		if err := run(ctx, s...); err != nil {
@@ -76,6 +80,35 @@ func Setup(ctx context.Context, cfg Config) (*Pair, error) {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 	}
+	p.Delayed = cfg.Delay <= 0 && cfg.Loss <= 0
+	qdisc := func(kind string, args []string) error {
+		for _, end := range [][2]string{{p.NameA, p.DevA}, {p.NameB, p.DevB}} {
+			cmd := append([]string{"ip", "netns", "exec", end[0], "tc", "qdisc", "replace", "dev", end[1], "root", kind}, args...)
+			if err := run(ctx, cmd...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	netem := cfg.netem()
+	if len(netem) == 0 {
+		return p, nil
+	}
+	err := qdisc("netem", netem)
+	if err == nil {
+		p.Shaper, p.Delayed = "netem", true
+		return p, nil
+	}
+	if tbf == nil {
+		// Only delay or loss was asked for, and only netem does that.
+		p.Close()
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if terr := qdisc("tbf", tbf); terr != nil {
+		p.Close()
+		return nil, fmt.Errorf("%w: netem failed (%v), and so did tbf: %v", ErrUnavailable, err, terr)
+	}
+	p.Shaper = "tbf"
 	return p, nil
 }
 
