@@ -38,6 +38,13 @@ type Config struct {
 	// to the sum before the average.
 	PerExampleClip  float64
 	NoiseMultiplier float64
+	// PoissonSampling draws each step's lot by including every example
+	// independently with probability Batch/N (PoissonEpoch: round(N/Batch)
+	// steps per epoch, lots of varying size), the sampling the RDP
+	// accountant of DP-SGD assumes; with PerExampleClip the noisy sum is
+	// divided by the expected lot size Batch. Default: shuffled batches of
+	// exactly Batch examples.
+	PoissonSampling bool
 	// MaxSteps > 0 stops after that many optimiser steps (federated
 	// clients often run a fixed number of local steps).
 	MaxSteps int64
@@ -119,6 +126,9 @@ func Fit(ctx context.Context, p *Program, ds data.Dataset, cfg Config, cb Callba
 	}
 	loader := &data.Loader{Data: ds, Batch: cfg.Batch, Shuffle: !cfg.NoShuffle, Seed: cfg.Seed, DropLast: cfg.DropLast}
 	nb := loader.NumBatches()
+	if cfg.PoissonSampling {
+		nb = PoissonSteps(ds.Len(), cfg.Batch)
+	}
 	step := cfg.StartStep
 	var hist []EpochMetrics
 	for epoch := cfg.StartEpoch; epoch < cfg.Epochs; epoch++ {
@@ -127,13 +137,20 @@ func Fit(ctx context.Context, p *Program, ds data.Dataset, cfg Config, cb Callba
 		correct, seen, k := 0, 0, 0
 		lr := sched.LR(step)
 		stopped := false
-		for b := range loader.Epoch(epoch) {
+		batches := loader.Epoch(epoch)
+		if cfg.PoissonSampling {
+			batches = PoissonEpoch(ds, cfg.Batch, cfg.Seed, epoch)
+		}
+		for b := range batches {
 			if err := ctx.Err(); err != nil {
 				return hist, err
 			}
 			if cfg.MaxSteps > 0 && step >= cfg.MaxSteps {
 				stopped = true
 				break
+			}
+			if b.Len() == 0 && cfg.PerExampleClip <= 0 {
+				continue // an empty Poisson lot without DP: nothing to learn from
 			}
 			lr = sched.LR(step)
 			p.ZeroGrad()
@@ -143,7 +160,11 @@ func Fit(ctx context.Context, p *Program, ds data.Dataset, cfg Config, cb Callba
 				r, err = p.PerExampleStep(b, cfg.Loss, cfg.PerExampleClip, nil)
 				if err == nil {
 					AddGaussianNoise(p.vars, cfg.NoiseMultiplier*cfg.PerExampleClip, cfg.Seed^0xd9, step)
-					ScaleGrads(p.vars, 1/float64(b.Len()))
+					lot := b.Len()
+					if cfg.PoissonSampling {
+						lot = cfg.Batch
+					}
+					ScaleGrads(p.vars, 1/float64(max(lot, 1)))
 				}
 			} else {
 				r, err = p.Step(b, cfg.Loss)

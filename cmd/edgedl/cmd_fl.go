@@ -41,7 +41,7 @@ var flOwners = map[string]string{
 	"threads":   "server client simulate",
 	"algorithm": "server simulate", "rounds": "server simulate", "fraction": "server simulate",
 	"min-clients": "server simulate", "local-epochs": "server simulate", "batch": "server simulate",
-	"lr": "server simulate", "optimizer": "server simulate", "momentum": "server simulate",
+	"lr": "server simulate", "lr-decay": "server simulate", "optimizer": "server simulate", "momentum": "server simulate",
 	"compress": "server simulate", "dp-noise": "server simulate", "dp-clip": "server simulate",
 	"dp-delta": "server simulate", "max-norm": "server simulate", "norm-factor": "server simulate",
 	"deadline": "server simulate", "eval-every": "server simulate",
@@ -53,6 +53,7 @@ var flOwners = map[string]string{
 	"server": "client", "name": "client", "shard": "client", "tls-server-name": "client",
 	"partition": "client simulate",
 	"clients":   "simulate", "secagg": "simulate", "dropout": "simulate", "speed-spread": "simulate",
+	"slow-fraction": "simulate", "slow-factor": "simulate", "stop-at": "simulate", "gossip-steps": "simulate",
 	"topology": "simulate", "attackers": "simulate", "attack": "simulate", "workers": "simulate",
 	"plot": "simulate plot", "title": "plot",
 }
@@ -73,25 +74,29 @@ Subcommands:
 Flags by subcommand (a flag given to another subcommand is an error):
   server:   --model --algorithm --rounds --fraction --min-clients
             --min-updates --wait-clients --deadline --heartbeat-timeout
-            --local-epochs --batch --lr --optimizer --momentum --compress
-            --dp-noise --dp-clip --dp-delta --max-norm --norm-factor --secagg
-            --concurrency --listen --tls-cert --tls-key --tls-ca --token
-            --token-file --insecure --checkpoint --resume --out --dataset
-            --test-limit --eval-every --linger --max-clients --seed --json
+            --local-epochs --batch --lr --lr-decay --optimizer --momentum
+            --compress --dp-noise --dp-clip --dp-delta --max-norm
+            --norm-factor --secagg --concurrency --listen --tls-cert
+            --tls-key --tls-ca --token --token-file --insecure --checkpoint
+            --resume --out --dataset --test-limit --eval-every --linger
+            --max-clients --seed --json
   client:   --server --name --dataset --shard --partition --limit --tls-ca
             --tls-cert --tls-key --tls-server-name --token --token-file
             --insecure --threads --seed --json
   simulate: --model --dataset --clients --fraction --local-epochs --batch
-            --lr --optimizer --rounds --partition --algorithm --compress
+            --lr --lr-decay --optimizer --rounds --partition --algorithm --compress
             --dp-noise --dp-clip --dp-delta --secagg --deadline --dropout
-            --speed-spread --topology --attackers --attack --workers --plot
-            --eval-every --limit --test-limit --threads --seed --json
+            --speed-spread --slow-fraction --slow-factor --stop-at --topology
+            --gossip-steps --attackers --attack --workers --plot --eval-every
+            --limit --test-limit --threads --seed --json
 
 Algorithms: fedavg, fedprox[:MU], fedadam[:LR] (fedyogi, fedadagrad),
 median, trimmed-mean[:BETA], krum[:F[:M]] (robust to poisoned updates),
 async or fedasync[:ALPHA], fedbuff[:K] (asynchronous), and for simulate
-gossip (D-PSGD over a --topology ring or torus, no coordinator).
-Compression (uplink): none, qsgd:BITS, topk:FRACTION, sign, each +zstd.
+gossip (D-PSGD over a --topology ring or torus, no coordinator;
+--gossip-steps K trains then mixes K times a round instead).
+Compression (uplink): none, qsgd:BITS, topk:FRACTION, dgc:FRACTION[:MOMENTUM]
+(top-k with DGC momentum correction), sign, each +zstd.
 Partitions: iid, noniid (2 label shards per client), dirichlet:ALPHA,
 unbalanced:SIGMA. A networked client takes shard K of N (--shard K/N);
 all clients must agree on --partition and --seed.
@@ -100,7 +105,11 @@ all clients must agree on --partition and --seed.
 bytes_down (this round; *_total since the start), wall_s, sim_time and
 epsilon (null without DP). --deadline is in seconds (simulated seconds for
 simulate, where 0 waits for every client that does not drop out; the
-server's default is 60).
+server's default is 60). In simulate, a client's task takes E·n_k/1000
+simulated seconds (times its speed factors: --speed-spread, and
+--slow-factor for a --slow-fraction of the clients); --stop-at ends the run
+at the first evaluation that reaches the accuracy, so the last line's
+sim_time is the simulated time to that accuracy.
 
 Example on one machine (three shells):
   edgedl fl server --model mnist-2nn --rounds 20 --fraction 1 --min-clients 2 \
@@ -120,10 +129,11 @@ type flOptions struct {
 	tokens                                                                      stringList
 	limit, testLimit, threads, rounds, minClients, localEpochs, batch           int
 	minUpdates, waitClients, concurrency, evalEvery, maxClients, clients        int
-	attackers, workers                                                          int
+	attackers, workers, gossipSteps                                             int
 	seed                                                                        uint64
 	fraction, lr, momentum, dpNoise, dpClip, dpDelta, maxNorm, normFactor       float64
 	deadline, heartbeat, linger, dropout, speedSpread                           float64
+	slowFraction, slowFactor, stopAt, lrDecay                                   float64
 	asJSON, resume, insecure, secagg                                            bool
 }
 
@@ -143,9 +153,10 @@ func setupFL(e *env, fs *flag.FlagSet) func([]string) error {
 	fs.IntVar(&o.localEpochs, "local-epochs", 1, "local `epochs` E per round")
 	fs.IntVar(&o.batch, "batch", 10, "local minibatch `size` B")
 	fs.Float64Var(&o.lr, "lr", 0.05, "client learning `rate`")
+	fs.Float64Var(&o.lrDecay, "lr-decay", 1, "multiply the client learning rate by `D` each round (async: each model version)")
 	fs.StringVar(&o.optimizer, "optimizer", "sgd", "client `optimizer`: sgd or adam")
 	fs.Float64Var(&o.momentum, "momentum", 0, "client SGD `momentum`")
-	fs.StringVar(&o.compress, "compress", "none", "uplink `codec`: none, qsgd:BITS, topk:FRACTION or sign (+zstd)")
+	fs.StringVar(&o.compress, "compress", "none", "uplink `codec`: none, qsgd:BITS, topk:FRACTION, dgc:FRACTION[:MOMENTUM] or sign (+zstd)")
 	fs.Float64Var(&o.dpNoise, "dp-noise", 0, "client-level DP: noise `multiplier` σ (0: no DP)")
 	fs.Float64Var(&o.dpClip, "dp-clip", 0, "client-level DP: clip each update to L2 `norm` C (default 1 with --dp-noise)")
 	fs.Float64Var(&o.dpDelta, "dp-delta", 1e-5, "DP: report ε at this `δ`")
@@ -178,6 +189,10 @@ func setupFL(e *env, fs *flag.FlagSet) func([]string) error {
 	fs.BoolVar(&o.secagg, "secagg", false, "secure aggregation (Bonawitz et al.): the coordinator sees only the sum")
 	fs.Float64Var(&o.dropout, "dropout", 0, "`probability` that a selected client drops out")
 	fs.Float64Var(&o.speedSpread, "speed-spread", 0, "log-std `σ` of client speeds (0: equal; 1: p95 ~5x slower)")
+	fs.Float64Var(&o.slowFraction, "slow-fraction", 0, "a `share` F of the clients (chosen at random) are --slow-factor times slower")
+	fs.Float64Var(&o.slowFactor, "slow-factor", 10, "how many `times` slower the --slow-fraction clients are")
+	fs.Float64Var(&o.stopAt, "stop-at", 0, "stop once the global model's test `accuracy` reaches this (e.g. 0.95; 0: run all rounds)")
+	fs.IntVar(&o.gossipSteps, "gossip-steps", 0, "gossip: train then mix `K` times a round, x ← W^K(x+Δ) (0: D-PSGD, x ← Wx+Δ)")
 	fs.StringVar(&o.topology, "topology", "ring", "gossip peer `graph`: ring or torus")
 	fs.IntVar(&o.attackers, "attackers", 0, "`N` clients poison their updates (see --attack)")
 	fs.StringVar(&o.attack, "attack", "signflip:4", "poisoning `ATTACK`: signflip:S or scale:S")
@@ -219,7 +234,7 @@ func setupFL(e *env, fs *flag.FlagSet) func([]string) error {
 }
 
 func (o *flOptions) trainConfig() flnet.TrainConfig {
-	return flnet.TrainConfig{LocalEpochs: o.localEpochs, Batch: o.batch, LR: o.lr, Optimizer: o.optimizer,
+	return flnet.TrainConfig{LocalEpochs: o.localEpochs, Batch: o.batch, LR: o.lr, LRDecay: o.lrDecay, Optimizer: o.optimizer,
 		Momentum: o.momentum, Compression: o.compress}
 }
 
@@ -643,6 +658,9 @@ func (o *flOptions) runSimulate(ctx context.Context, e *env) error {
 	if o.clients <= 0 || o.workers <= 0 || o.attackers < 0 || o.dropout < 0 || o.dropout >= 1 || o.speedSpread < 0 {
 		return usagef("--clients and --workers must be positive, --attackers and --speed-spread not negative, --dropout in [0, 1)")
 	}
+	if !(o.slowFraction >= 0 && o.slowFraction <= 1) || !(o.slowFactor >= 1) || !(o.stopAt >= 0 && o.stopAt <= 1) {
+		return usagef("--slow-fraction and --stop-at must be in [0, 1], --slow-factor at least 1")
+	}
 	ds, err := loadData(o.dataset, o.limit, o.testLimit, o.seed)
 	if err != nil {
 		return err
@@ -653,10 +671,11 @@ func (o *flOptions) runSimulate(ctx context.Context, e *env) error {
 	}
 	cfg := simulate.Config{
 		Model: m, Train: ds.train, Test: ds.test, Clients: o.clients, Fraction: o.fraction, MinClients: o.minClients,
-		Rounds: o.rounds, LocalEpochs: o.localEpochs, Batch: o.batch, LR: o.lr, Optimizer: o.optimizer,
+		Rounds: o.rounds, LocalEpochs: o.localEpochs, Batch: o.batch, LR: o.lr, LRDecay: o.lrDecay, Optimizer: o.optimizer,
 		Momentum: o.momentum, Partition: o.partition, Algorithm: o.algorithm, Topology: o.topology, Compress: o.compress,
 		DPNoise: o.dpNoise, DPClip: o.dpClip, DPDelta: o.dpDelta, SecAgg: o.secagg, Deadline: o.deadline,
 		Dropout: o.dropout, SpeedSpread: o.speedSpread, MaxNorm: o.maxNorm, NormFactor: o.normFactor,
+		SlowFraction: o.slowFraction, SlowFactor: o.slowFactor, GossipSteps: o.gossipSteps,
 		Attackers: o.attackers, Attack: o.attack, Workers: o.workers, Threads: o.threads, EvalEvery: o.evalEvery,
 		Seed: o.seed, Log: e.log,
 	}
@@ -666,8 +685,18 @@ func (o *flOptions) runSimulate(ctx context.Context, e *env) error {
 	}
 	recs, err := simulate.Run(ctx, cfg, func(r simulate.Record) error {
 		printRecord(e.stdout, r, o.rounds, o.asJSON, r.Note)
+		if o.stopAt > 0 && r.Accuracy != nil && *r.Accuracy >= o.stopAt {
+			return errReached
+		}
 		return nil
 	})
+	if errors.Is(err, errReached) {
+		err = nil
+		if !o.asJSON {
+			fmt.Fprintf(e.stderr, "reached accuracy %g after %d rounds (simulated time %.1f s)\n", o.stopAt,
+				len(recs), recs[len(recs)-1].SimTime)
+		}
+	}
 	if err != nil && strings.HasPrefix(err.Error(), "simulate: bad configuration") {
 		return &usageError{err.Error()}
 	}
@@ -686,6 +715,9 @@ func (o *flOptions) runSimulate(ctx context.Context, e *env) error {
 	}
 	return err
 }
+
+// errReached ends a simulation that reached --stop-at.
+var errReached = errors.New("reached the target accuracy")
 
 // runPlot draws runs' --json output, one series per file.
 func (o *flOptions) runPlot(e *env, files []string) error {

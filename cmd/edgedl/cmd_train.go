@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgedl/edgedl/federated/dp"
 	"github.com/edgedl/edgedl/graph"
 	"github.com/edgedl/edgedl/onnx"
 	"github.com/edgedl/edgedl/train"
@@ -188,6 +189,8 @@ type epochJSON struct {
 	Seconds       float64 `json:"seconds"`
 	LR            float64 `json:"lr"`
 	Step          int64   `json:"step"`
+	// Epsilon is DP-SGD's ε at DPDelta after this epoch (null without DP).
+	Epsilon *float64 `json:"epsilon"`
 }
 
 // progressBar draws one updating line on a terminal.
@@ -238,12 +241,35 @@ func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
 	threads := fs.Int("threads", 0, "`threads` (default: one per CPU)")
 	limit := fs.Int("limit", 0, "train on a random subset of `N` samples (0: all)")
 	testLimit := fs.Int("test-limit", 0, "evaluate on a random subset of `N` test samples (0: all)")
+	dpClip := fs.Float64("dp-clip", 0, "DP-SGD: clip each example's gradient to L2 `norm` C (0: no DP-SGD)")
+	dpNoise := fs.Float64("dp-noise", 0, "DP-SGD: noise `multiplier` σ (Gaussian noise of std σ·C on the clipped sum)")
+	dpEpsilon := fs.Float64("dp-epsilon", 0, "DP-SGD: choose σ so that the whole run ends at this `ε` (instead of --dp-noise)")
+	dpDelta := fs.Float64("dp-delta", 1e-5, "DP-SGD: report ε at this `δ`")
+	dpConv := fs.String("dp-conversion", "improved", "DP-SGD: RDP to (ε, δ) `conversion`: improved (Balle et al. 2020, as Opacus and TF Privacy report) or classic (Mironov 2017, larger ε)")
+	dpSampling := fs.String("dp-sampling", "poisson", "DP-SGD `lots`: poisson (each example drawn with probability B/N per step, as the accountant assumes) or shuffle (fixed-size batches; ε is then heuristic)")
 	return func(args []string) error {
 		if *out == "" {
 			return usagef("--out FILE.onnx is required")
 		}
 		if *epochs <= 0 || *batch <= 0 || *lr < 0 || *momentum < 0 || *momentum >= 1 || *weightDecay < 0 {
 			return usagef("--epochs and --batch must be positive, --lr and --weight-decay not negative, --momentum in [0, 1)")
+		}
+		dpOn := *dpClip > 0
+		switch {
+		case *dpClip < 0 || *dpNoise < 0 || *dpEpsilon < 0:
+			return usagef("--dp-clip, --dp-noise and --dp-epsilon must not be negative")
+		case !dpOn && (*dpNoise > 0 || *dpEpsilon > 0):
+			return usagef("--dp-noise and --dp-epsilon need --dp-clip C (DP-SGD clips each example's gradient)")
+		case *dpNoise > 0 && *dpEpsilon > 0:
+			return usagef("give --dp-noise or --dp-epsilon, not both")
+		case dpOn && *dpNoise == 0 && *dpEpsilon == 0:
+			return usagef("--dp-clip needs --dp-noise σ or --dp-epsilon ε (without noise there is no privacy)")
+		case !(*dpDelta > 0 && *dpDelta < 1):
+			return usagef("--dp-delta %v outside (0, 1)", *dpDelta)
+		case *dpConv != "improved" && *dpConv != "classic":
+			return usagef("--dp-conversion %q: want improved or classic", *dpConv)
+		case *dpSampling != "poisson" && *dpSampling != "shuffle":
+			return usagef("--dp-sampling %q: want poisson or shuffle", *dpSampling)
 		}
 		if *resume && *ckpt == "" {
 			return usagef("--resume needs --checkpoint FILE")
@@ -278,6 +304,41 @@ func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
 		defer p.Close()
 		cfg := train.Config{Epochs: *epochs, Batch: *batch, LR: *lr, Optimizer: opt, Seed: *seed, Eval: ds.test,
 			Checkpoint: *ckpt}
+		// DP-SGD: q is the sampling rate the accountant composes; one epoch is
+		// PoissonSteps (Poisson) or ⌈N/B⌉ (shuffled) steps.
+		var q float64
+		var perEpoch int
+		conv, convName := dp.ConversionImproved, "Balle et al."
+		if *dpConv == "classic" {
+			conv, convName = dp.ConversionClassic, "Mironov's"
+		}
+		if dpOn {
+			n := ds.train.Len()
+			if *batch > n {
+				return usagef("--batch %d is larger than the %d training samples", *batch, n)
+			}
+			q = float64(*batch) / float64(n)
+			cfg.PerExampleClip, cfg.NoiseMultiplier = *dpClip, *dpNoise
+			cfg.PoissonSampling = *dpSampling == "poisson"
+			perEpoch = (n + *batch - 1) / *batch
+			if cfg.PoissonSampling {
+				perEpoch = train.PoissonSteps(n, *batch)
+			}
+			if *dpEpsilon > 0 {
+				sigma, err := dp.NoiseMultiplier(*dpEpsilon, *dpDelta, q, perEpoch**epochs, nil, conv, 0.01)
+				if err != nil {
+					return fmt.Errorf("--dp-epsilon %v: %w", *dpEpsilon, err)
+				}
+				cfg.NoiseMultiplier = sigma
+			}
+		}
+		epsAfter := func(steps int64) (*float64, error) {
+			if !dpOn {
+				return nil, nil
+			}
+			e, err := dp.EpsilonAfter(q, cfg.NoiseMultiplier, int(steps), *dpDelta, conv)
+			return &e, err
+		}
 		if *resume {
 			ck, err := train.LoadCheckpointFile(*ckpt, p, opt)
 			if err != nil {
@@ -292,6 +353,14 @@ func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
 			fmt.Fprintf(e.stdout, "training %s (%s parameters) on %s: %s training and %s test samples, %d epochs, batch %d, %s lr %g\n",
 				args[0], commas(int64(p.NumParams())), ds.name, commas(int64(ds.train.Len())), commas(int64(ds.test.Len())),
 				*epochs, *batch, *optName, *lr)
+			if dpOn {
+				end, err := epsAfter(int64(perEpoch * *epochs))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "DP-SGD: clip %g, noise multiplier %.4g, %s lots (q = %.4g, %d steps per epoch): ε = %.3f at δ = %g after %d epochs (RDP accountant, %s conversion)\n",
+					*dpClip, cfg.NoiseMultiplier, *dpSampling, q, perEpoch, *end, *dpDelta, *epochs, convName)
+			}
 		}
 		bar := &progressBar{w: e.stderr}
 		var cb train.Callbacks
@@ -303,14 +372,22 @@ func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
 			line := epochJSON{Epoch: em.Epoch + 1, Epochs: *epochs, Loss: em.TrainLoss, TrainAccuracy: em.TrainAcc,
 				TestLoss: em.EvalLoss, TestAccuracy: em.EvalAcc, SamplesPerSec: em.SamplesPerSec,
 				Seconds: em.Duration.Seconds(), LR: em.LR, Step: em.Step}
+			var err error
+			if line.Epsilon, err = epsAfter(em.Step); err != nil {
+				return err
+			}
 			if *asJSON {
 				b, _ := json.Marshal(line)
 				fmt.Fprintf(e.stdout, "%s\n", b)
 				return nil
 			}
-			fmt.Fprintf(e.stdout, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%% (loss %.4f)  %s samples/s  %.1fs\n",
+			dpText := ""
+			if line.Epsilon != nil {
+				dpText = fmt.Sprintf("  ε %.3f", *line.Epsilon)
+			}
+			fmt.Fprintf(e.stdout, "epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%% (loss %.4f)  %s samples/s  %.1fs%s\n",
 				line.Epoch, line.Epochs, line.Loss, 100*line.TrainAccuracy, 100*line.TestAccuracy, line.TestLoss,
-				commas(int64(line.SamplesPerSec)), line.Seconds)
+				commas(int64(line.SamplesPerSec)), line.Seconds, dpText)
 			return nil
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

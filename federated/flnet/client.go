@@ -41,7 +41,8 @@ type Client struct {
 	// for Byzantine clients (scaled or sign-flipped updates).
 	Poison func(delta []float32)
 	// Residual is the error-feedback state of a stateful codec (top-k,
-	// sign), carried from task to task; simulations save and restore it.
+	// sign, DGC: Compression.StateLen), carried from task to task;
+	// simulations save and restore it per client.
 	Residual []float32
 	Log      *slog.Logger
 	// Report, if set, is called by Run after each task.
@@ -193,7 +194,7 @@ func (c *Client) Train(ctx context.Context, t *flpb.Task) (*flpb.UpdateRequest, 
 	if c.Poison != nil {
 		c.Poison(res.Delta)
 	}
-	if comp.Stateful() && c.Residual != nil && len(c.Residual) != len(res.Delta) {
+	if comp.Stateful() && c.Residual != nil && len(c.Residual) != comp.StateLen(len(res.Delta)) {
 		c.Residual = nil
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x51c0))

@@ -516,10 +516,16 @@ func (c *Coordinator) modelMessage() []byte {
 	return c.cache
 }
 
-func (c *Coordinator) trainConfig() *flpb.TrainConfig {
+// trainConfig is the training a task of the given round (async: model
+// version) asks for; LRDecay scales the learning rate by LRDecay^(round-1).
+func (c *Coordinator) trainConfig(round uint64) *flpb.TrainConfig {
 	t := c.cfg.Train
+	lr := t.LR
+	if t.LRDecay > 0 && t.LRDecay != 1 && round > 1 {
+		lr *= math.Pow(t.LRDecay, float64(round-1))
+	}
 	return &flpb.TrainConfig{
-		LocalEpochs: int32(t.LocalEpochs), Batch: int32(t.Batch), Lr: t.LR, Optimizer: t.Optimizer, Momentum: t.Momentum,
+		LocalEpochs: int32(t.LocalEpochs), Batch: int32(t.Batch), Lr: lr, Optimizer: t.Optimizer, Momentum: t.Momentum,
 		ProxMu: t.ProxMu, MaxSteps: t.MaxSteps, Compression: t.Compression, Seed: c.cfg.Seed, Clip: t.Clip,
 		HeartbeatMs: t.Heartbeat.Milliseconds(),
 	}
@@ -557,7 +563,7 @@ func (c *Coordinator) Task(now time.Time, token string, req *flpb.TaskRequest) (
 			job = asyncJob{version: v, deadline: now.Add(c.cfg.RoundTimeout)}
 			c.inflight[cs.id] = job
 		}
-		return &flpb.Task{Action: flpb.Task_TRAIN, Round: v, Global: c.modelMessage(), Config: c.trainConfig(),
+		return &flpb.Task{Action: flpb.Task_TRAIN, Round: v, Global: c.modelMessage(), Config: c.trainConfig(v),
 			DeadlineUnixMs: job.deadline.UnixMilli()}, nil
 	}
 	r := c.round
@@ -574,7 +580,7 @@ func (c *Coordinator) Task(now time.Time, token string, req *flpb.TaskRequest) (
 	if r.got[cs.id] {
 		return c.wait(now, r.deadline, fmt.Sprintf("update for round %d received", r.num)), nil
 	}
-	t := &flpb.Task{Action: flpb.Task_TRAIN, Round: r.num, Global: c.modelMessage(), Config: c.trainConfig(),
+	t := &flpb.Task{Action: flpb.Task_TRAIN, Round: r.num, Global: c.modelMessage(), Config: c.trainConfig(r.num),
 		DeadlineUnixMs: r.deadline.UnixMilli()}
 	if r.sa != nil {
 		if r.sa.task == nil || r.sa.step != flpb.SecAggResponse_ADVERTISE {

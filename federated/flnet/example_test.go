@@ -83,7 +83,7 @@ func Example() {
 }
 
 func ExampleParseCompression() {
-	for _, s := range []string{"", "qsgd:4", "topk:0.01+zstd", "sign"} {
+	for _, s := range []string{"", "qsgd:4", "topk:0.01+zstd", "dgc:0.01:0.5", "sign"} {
 		c, _ := flnet.ParseCompression(s)
 		fmt.Printf("%q -> %s (error feedback: %v)\n", s, c, c.Stateful())
 	}
@@ -93,6 +93,7 @@ func ExampleParseCompression() {
 	// "" -> none (error feedback: false)
 	// "qsgd:4" -> qsgd:4 (error feedback: false)
 	// "topk:0.01+zstd" -> topk:0.01+zstd (error feedback: true)
+	// "dgc:0.01:0.5" -> dgc:0.01:0.5 (error feedback: true)
 	// "sign" -> sign (error feedback: true)
-	// flnet: compression "qsgd:1": bits must be an integer in 2..16 (want none, qsgd:BITS[:BUCKET], topk:FRACTION or sign, optionally +zstd)
+	// flnet: compression "qsgd:1": bits must be an integer in 2..16 (want none, qsgd:BITS[:BUCKET], topk:FRACTION, dgc:FRACTION[:MOMENTUM] or sign, optionally +zstd)
 }

@@ -19,13 +19,19 @@ import (
 //	                     feedback (the unsent rest is carried to the next task)
 //	sign                 one bit per coordinate and one scale, with error
 //	                     feedback (EF-signSGD)
+//	dgc:FRACTION[:M]     Deep Gradient Compression (Lin et al. 2018) over a
+//	                     client's successive updates: top-k with momentum
+//	                     correction (momentum M, default 0.9) and momentum
+//	                     factor masking (codec.DGC); the state (momentum and
+//	                     accumulated velocity) is carried to the next task
 //
 // Any of them may end in "+zstd" (lossless compression of the body).
 type Compression struct {
-	Scheme   string // "none", "qsgd", "topk" or "sign"
+	Scheme   string // "none", "qsgd", "topk", "sign" or "dgc"
 	Bits     int
 	Bucket   int
 	Fraction float64
+	Momentum float64 // dgc
 	Zstd     bool
 }
 
@@ -38,7 +44,7 @@ func ParseCompression(s string) (Compression, error) {
 	}
 	parts := strings.Split(spec, ":")
 	bad := func(why string) (Compression, error) {
-		return Compression{}, fmt.Errorf("flnet: compression %q: %s (want none, qsgd:BITS[:BUCKET], topk:FRACTION or sign, optionally +zstd)", s, why)
+		return Compression{}, fmt.Errorf("flnet: compression %q: %s (want none, qsgd:BITS[:BUCKET], topk:FRACTION, dgc:FRACTION[:MOMENTUM] or sign, optionally +zstd)", s, why)
 	}
 	switch parts[0] {
 	case "", "none", "dense":
@@ -71,6 +77,22 @@ func ParseCompression(s string) (Compression, error) {
 			return bad("fraction must be in (0, 1]")
 		}
 		c.Scheme, c.Fraction = "topk", f
+	case "dgc":
+		if len(parts) < 2 || len(parts) > 3 {
+			return bad("needs the fraction of coordinates kept")
+		}
+		f, err := strconv.ParseFloat(parts[1], 64)
+		if err != nil || !(f > 0 && f <= 1) {
+			return bad("fraction must be in (0, 1]")
+		}
+		c.Scheme, c.Fraction, c.Momentum = "dgc", f, 0.9
+		if len(parts) == 3 {
+			m, err := strconv.ParseFloat(parts[2], 64)
+			if err != nil || !(m >= 0 && m < 1) {
+				return bad("momentum must be in [0, 1)")
+			}
+			c.Momentum = m
+		}
 	case "sign":
 		if len(parts) > 1 {
 			return bad("takes no parameter")
@@ -93,6 +115,11 @@ func (c Compression) String() string {
 		}
 	case "topk":
 		s = "topk:" + strconv.FormatFloat(c.Fraction, 'g', -1, 64)
+	case "dgc":
+		s = "dgc:" + strconv.FormatFloat(c.Fraction, 'g', -1, 64)
+		if c.Momentum != 0.9 {
+			s += ":" + strconv.FormatFloat(c.Momentum, 'g', -1, 64)
+		}
 	case "sign":
 		s = "sign"
 	default:
@@ -106,13 +133,26 @@ func (c Compression) String() string {
 
 // Stateful reports whether the scheme keeps an error-feedback residual from
 // one task to the next.
-func (c Compression) Stateful() bool { return c.Scheme == "topk" || c.Scheme == "sign" }
+func (c Compression) Stateful() bool { return c.StateLen(1) > 0 }
+
+// StateLen is the length of the error-feedback state Encode keeps for
+// updates of dim coordinates: dim for top-k and sign, 2·dim for DGC
+// (momentum, then accumulated velocity), 0 for stateless schemes.
+func (c Compression) StateLen(dim int) int {
+	switch c.Scheme {
+	case "topk", "sign":
+		return dim
+	case "dgc":
+		return 2 * dim
+	}
+	return 0
+}
 
 // Encode codes v. rng drives QSGD's stochastic rounding; residual is the
 // error-feedback state of a stateful scheme (nil starts from zero) and the
 // updated residual is returned (nil for stateless schemes).
 func (c Compression) Encode(v []float32, rng *rand.Rand, residual []float32) (msg []byte, newResidual []float32, err error) {
-	if residual != nil && len(residual) != len(v) {
+	if residual != nil && len(residual) != c.StateLen(len(v)) {
 		residual = nil
 	}
 	switch c.Scheme {
@@ -127,6 +167,14 @@ func (c Compression) Encode(v []float32, rng *rand.Rand, residual []float32) (ms
 		enc := &codec.EFSign{Lossless: c.Zstd, Residual: residual}
 		msg, err = enc.Encode(v)
 		return msg, enc.Residual, err
+	case "dgc":
+		d := len(v)
+		if residual == nil {
+			residual = make([]float32, 2*d)
+		}
+		enc := &codec.DGC{Fraction: c.Fraction, Momentum: c.Momentum, Lossless: c.Zstd, U: residual[:d:d], W: residual[d:]}
+		msg, err = enc.Encode(v)
+		return msg, residual, err
 	}
 	msg, err = codec.Dense{Lossless: c.Zstd}.Encode(v)
 	return msg, nil, err

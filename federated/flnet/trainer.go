@@ -19,10 +19,14 @@ type TrainConfig struct {
 	LocalEpochs int     // E (default 1)
 	Batch       int     // B (default 10)
 	LR          float64 // client learning rate (default 0.05)
-	Optimizer   string  // "sgd" (default) or "adam"; fresh state every task
-	Momentum    float64 // SGD momentum
-	ProxMu      float64 // FedProx μ (0: plain local SGD)
-	MaxSteps    int64   // > 0 caps the local optimiser steps
+	// LRDecay in (0, 1] multiplies the learning rate by LRDecay each
+	// round (async: each model version): round r trains at
+	// LR·LRDecay^(r-1). 0 means 1 (no decay).
+	LRDecay   float64
+	Optimizer string  // "sgd" (default) or "adam"; fresh state every task
+	Momentum  float64 // SGD momentum
+	ProxMu    float64 // FedProx μ (0: plain local SGD)
+	MaxSteps  int64   // > 0 caps the local optimiser steps
 	// Compression is the uplink codec (see ParseCompression).
 	Compression string
 	Seed        uint64
@@ -54,6 +58,9 @@ func (c TrainConfig) withDefaults() TrainConfig {
 func (c TrainConfig) check() error {
 	if c.Optimizer != "sgd" && c.Optimizer != "adam" {
 		return fmt.Errorf("flnet: optimizer %q: want sgd or adam", c.Optimizer)
+	}
+	if c.LRDecay < 0 || c.LRDecay > 1 {
+		return fmt.Errorf("flnet: bad training config: learning-rate decay %v outside (0, 1]", c.LRDecay)
 	}
 	if !(c.LR > 0) || c.ProxMu < 0 || c.Momentum < 0 || c.Momentum >= 1 || c.Clip < 0 {
 		return fmt.Errorf("flnet: bad training config: lr %v, prox mu %v, momentum %v, clip %v", c.LR, c.ProxMu, c.Momentum, c.Clip)

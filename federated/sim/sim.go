@@ -45,6 +45,46 @@ func Heterogeneous(population []federated.ClientID, work, spread, jitter, dropPr
 	}
 }
 
+// Stragglers returns base with a fixed share of the population slowed down:
+// round(fraction·N) clients, chosen at random from seed, take factor times
+// as long on every job (drop-outs are base's). It models "20% of the
+// devices are 10x slower" (Stragglers(pop, 0.2, 10, ...)). The chosen
+// clients depend only on (population, fraction, seed); Slow lists them.
+func Stragglers(base LatencyFunc, population []federated.ClientID, fraction, factor float64, seed uint64) (LatencyFunc, error) {
+	switch {
+	case !(fraction >= 0 && fraction <= 1):
+		return nil, fmt.Errorf("sim: straggler fraction %v outside [0, 1]", fraction)
+	case !(factor >= 1) || math.IsInf(factor, 1):
+		return nil, fmt.Errorf("sim: straggler slow-down %v: want a finite factor >= 1", factor)
+	case base == nil:
+		return nil, fmt.Errorf("sim: Stragglers needs a base latency")
+	}
+	slow := make(map[federated.ClientID]bool)
+	for _, c := range Slow(population, fraction, seed) {
+		slow[c] = true
+	}
+	return func(c federated.ClientID, rng *rand.Rand) (float64, bool) {
+		d, dropped := base(c, rng)
+		if slow[c] {
+			d *= factor
+		}
+		return d, dropped
+	}, nil
+}
+
+// Slow is the set of clients Stragglers slows down: round(fraction·N)
+// clients of population drawn without replacement from seed, sorted.
+func Slow(population []federated.ClientID, fraction float64, seed uint64) []federated.ClientID {
+	pop := slices.Sorted(slices.Values(population))
+	n := int(math.Round(fraction * float64(len(pop))))
+	n = min(max(n, 0), len(pop))
+	r := rand.New(rand.NewPCG(seed, 0x5107))
+	r.Shuffle(len(pop), func(i, j int) { pop[i], pop[j] = pop[j], pop[i] })
+	out := pop[:n]
+	slices.Sort(out)
+	return out
+}
+
 func jobRand(seed, round uint64, c federated.ClientID) *rand.Rand {
 	return rand.New(rand.NewPCG(seed^0x6a09e667f3bcc908, round<<32^uint64(c)^0xbb67ae8584caa73b))
 }

@@ -271,3 +271,49 @@ func TestRunAsyncArguments(t *testing.T) {
 		t.Fatalf("MaxTime run: %d events, %v", len(ev), err)
 	}
 }
+
+// Stragglers slows exactly round(F·N) clients, always the same ones for a
+// seed, by the factor, and leaves the others and drop-outs alone.
+func TestStragglers(t *testing.T) {
+	var pop []federated.ClientID
+	for i := range 50 {
+		pop = append(pop, federated.ClientID(i))
+	}
+	base := func(c federated.ClientID, rng *rand.Rand) (float64, bool) { return 2, c == 7 }
+	lat, err := Stragglers(base, pop, 0.2, 10, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := Slow(pop, 0.2, 3)
+	if len(slow) != 10 {
+		t.Fatalf("%d slow clients of 50 at F=0.2, want 10", len(slow))
+	}
+	isSlow := map[federated.ClientID]bool{}
+	for _, c := range slow {
+		isSlow[c] = true
+	}
+	for _, c := range pop {
+		d, dropped := lat(c, nil)
+		want := 2.0
+		if isSlow[c] {
+			want = 20
+		}
+		if d != want || dropped != (c == 7) {
+			t.Errorf("client %d: latency %v dropped %v, want %v %v", c, d, dropped, want, c == 7)
+		}
+	}
+	if other := Slow(pop, 0.2, 4); slices.Equal(other, slow) {
+		t.Errorf("seeds 3 and 4 slow the same clients %v", slow)
+	}
+	if !slices.Equal(Slow(pop, 0.2, 3), slow) {
+		t.Error("Slow is not deterministic")
+	}
+	if len(Slow(pop, 0, 3)) != 0 || len(Slow(pop, 1, 3)) != 50 {
+		t.Error("F = 0 or 1 should slow none or all")
+	}
+	for _, bad := range []struct{ f, s float64 }{{-0.1, 10}, {1.5, 10}, {0.2, 0.5}, {0.2, math.Inf(1)}, {math.NaN(), 2}} {
+		if _, err := Stragglers(base, pop, bad.f, bad.s, 1); err == nil {
+			t.Errorf("Stragglers(F=%v, S=%v) accepted", bad.f, bad.s)
+		}
+	}
+}

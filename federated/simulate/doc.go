@@ -18,8 +18,9 @@
 // and, unless it drops out (probability Dropout) or would miss the round's
 // Deadline, trains and submits; updates are delivered in order of their
 // simulated arrival, E·n_k/SamplesPerSecond seconds divided by the
-// client's lasting speed (log-normal with SpeedSpread, sim.Heterogeneous)
-// with 10% jitter. The round closes when the last answering client has
+// client's lasting speed (log-normal with SpeedSpread, sim.Heterogeneous;
+// a SlowFraction of the clients SlowFactor times slower still,
+// sim.Stragglers) with 10% jitter. The round closes when the last answering client has
 // answered, or at the deadline. With SecAgg the round runs the
 // coordinator's secure aggregation (flnet.SecureTask over the same
 // transport): every selected client advertises and shares keys at the

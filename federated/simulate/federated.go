@@ -31,7 +31,7 @@ func (r *runner) runFederated(ctx context.Context) error {
 	fcfg := flnet.Config{
 		Model: cfg.Model, Strategy: r.strategy, Rounds: cfg.Rounds, Fraction: cfg.Fraction, MinClients: cfg.MinClients,
 		WaitClients: cfg.Clients, RoundTimeout: r.deadline(), MaxNorm: cfg.MaxNorm, NormFactor: cfg.NormFactor,
-		Train: flnet.TrainConfig{LocalEpochs: cfg.LocalEpochs, Batch: cfg.Batch, LR: cfg.LR, Optimizer: cfg.Optimizer,
+		Train: flnet.TrainConfig{LocalEpochs: cfg.LocalEpochs, Batch: cfg.Batch, LR: cfg.LR, LRDecay: cfg.LRDecay, Optimizer: cfg.Optimizer,
 			Momentum: cfg.Momentum, Compression: cfg.Compress},
 		DP:     flnet.DPConfig{NoiseMultiplier: cfg.DPNoise, Clip: cfg.DPClip, Delta: cfg.DPDelta},
 		SecAgg: cfg.SecAgg, SecAggBound: cfg.SecAggBound,

@@ -40,8 +40,14 @@ func peerGraph(topology string, n int) (gossip.Graph, error) {
 //	x_i ← Σ_j W_ij x_j + Δ_i
 //
 // with Metropolis–Hastings weights over the peer graph; with one local step
-// Δ_i = -lr·g_i(x_i) this is exactly D-PSGD. Each peer sends its dense model
-// to each neighbour. The peers' models (N of them) are the state; programs
+// Δ_i = -lr·g_i(x_i) this is exactly D-PSGD. With Config.GossipSteps = K > 0
+// the round is instead the local-update form of Koloskova et al. (2020),
+//
+//	x ← W^K (x + Δ)
+//
+// (train, then mix K times), which mixes the fresh local progress at once.
+// Each peer sends its dense model to each neighbour at every mixing step.
+// The peers' models (N of them) are the state; programs
 // are borrowed from the pool. The record's accuracy is the peers' average
 // model's, and Consensus their RMS distance to it.
 func (r *runner) runGossip(ctx context.Context) error {
@@ -70,6 +76,9 @@ func (r *runner) runGossip(ctx context.Context) error {
 		Momentum: r.cfg.Momentum}
 	dim := len(init)
 	for round := 1; round <= r.cfg.Rounds && r.cbErr == nil; round++ {
+		if d := r.cfg.LRDecay; d > 0 && d != 1 {
+			tcfg.LR = r.cfg.LR * math.Pow(d, float64(round-1))
+		}
 		grads := make([][]float32, n)
 		losses := make([]float64, n)
 		errs := make([]error, n)
@@ -105,7 +114,26 @@ func (r *runner) runGossip(ctx context.Context) error {
 				return err
 			}
 		}
-		if xs, err = gossip.DPSGDStep(mix, xs, grads, 1); err != nil {
+		mixes := 1
+		if k := r.cfg.GossipSteps; k > 0 {
+			// Local-update form: mix the freshly trained models k times.
+			mixes = k
+			for i, g := range grads {
+				for j, v := range g {
+					xs[i][j] -= v
+				}
+			}
+			next := make([][]float32, n)
+			for i := range next {
+				next[i] = make([]float32, dim)
+			}
+			for range k {
+				if err := mix.Mix(next, xs); err != nil {
+					return err
+				}
+				xs, next = next, xs
+			}
+		} else if xs, err = gossip.DPSGDStep(mix, xs, grads, 1); err != nil {
 			return err
 		}
 		mean := make([]float32, dim)
@@ -128,7 +156,7 @@ func (r *runner) runGossip(ctx context.Context) error {
 			loss += losses[i]
 		}
 		r.now = r.now.Add(slowest)
-		sent := links * int64(len(msg))
+		sent := int64(mixes) * links * int64(len(msg))
 		rec := Record{Round: round, TrainLoss: loss / float64(n), BytesUp: sent, BytesDown: sent,
 			WallS: time.Since(r.wall).Seconds(), SimTime: r.now.Sub(r.t0).Seconds(), Selected: n, Arrived: n,
 			Aggregated: true, Consensus: math.Sqrt(spread / float64(n))}

@@ -46,6 +46,9 @@ type Config struct {
 	LR          float64
 	Optimizer   string
 	Momentum    float64
+	// LRDecay in (0, 1] multiplies the client learning rate by LRDecay
+	// each round (flnet.TrainConfig.LRDecay; 0: no decay).
+	LRDecay float64
 	// Partition is "iid" (default), "noniid" (FedAvg's pathological split:
 	// two label-sorted shards per client), "dirichlet:ALPHA" or
 	// "unbalanced:SIGMA" (IID labels, lognormal client sizes).
@@ -56,6 +59,12 @@ type Config struct {
 	Algorithm string
 	// Topology of gossip: "ring" (default) or "torus".
 	Topology string
+	// GossipSteps > 0 switches gossip to the local-update form of
+	// decentralised SGD (Koloskova et al., ICML 2020): each round every peer
+	// trains, x_i + Δ_i, then the peers mix GossipSteps times,
+	// x ← W^GossipSteps (x + Δ), sending their model to their neighbours at
+	// each mixing step. 0 (default): D-PSGD, x_i ← Σ_j W_ij x_j + Δ_i.
+	GossipSteps int
 	// Compress is the uplink codec (flnet.ParseCompression).
 	Compress string
 	// DP: client-level DP-FedAvg with noise multiplier DPNoise and clip
@@ -78,6 +87,10 @@ type Config struct {
 	// seconds divided by its speed, with 10% per-task jitter.
 	SpeedSpread      float64
 	SamplesPerSecond float64 // default 1000
+	// SlowFraction of the clients (round(F·N), chosen at random from Seed,
+	// see sim.Stragglers) are SlowFactor times slower on every task, on
+	// top of SpeedSpread (SlowFactor default 10 when SlowFraction > 0).
+	SlowFraction, SlowFactor float64
 	// MaxNorm and NormFactor configure update validation (flnet.Config).
 	MaxNorm, NormFactor float64
 	// Attackers clients (chosen at random) poison their updates with
@@ -157,6 +170,9 @@ func (cfg *Config) defaults() error {
 	if cfg.SamplesPerSecond == 0 {
 		cfg.SamplesPerSecond = 1000
 	}
+	if cfg.SlowFraction > 0 && cfg.SlowFactor == 0 {
+		cfg.SlowFactor = 10
+	}
 	cfg.Workers = max(cfg.Workers, 1)
 	cfg.EvalEvery = max(cfg.EvalEvery, 1)
 	if cfg.EvalBatch <= 0 {
@@ -179,8 +195,14 @@ func (cfg *Config) defaults() error {
 		return configErr("dropout %v outside [0, 1)", cfg.Dropout)
 	case cfg.SpeedSpread < 0 || !(cfg.SamplesPerSecond > 0):
 		return configErr("speed spread %v, samples per second %v", cfg.SpeedSpread, cfg.SamplesPerSecond)
+	case !(cfg.SlowFraction >= 0 && cfg.SlowFraction <= 1) || (cfg.SlowFraction > 0 && !(cfg.SlowFactor >= 1)) || cfg.SlowFactor < 0 || math.IsInf(cfg.SlowFactor, 1):
+		return configErr("slow fraction %v outside [0, 1] or slow factor %v below 1", cfg.SlowFraction, cfg.SlowFactor)
 	case cfg.Attackers < 0 || cfg.Attackers > cfg.Clients:
 		return configErr("%d attackers among %d clients", cfg.Attackers, cfg.Clients)
+	case cfg.LRDecay < 0 || cfg.LRDecay > 1:
+		return configErr("learning-rate decay %v outside (0, 1]", cfg.LRDecay)
+	case cfg.GossipSteps < 0 || cfg.GossipSteps > 1000:
+		return configErr("gossip steps %d outside [0, 1000]", cfg.GossipSteps)
 	case cfg.DPNoise < 0 || cfg.DPClip < 0:
 		return configErr("DP noise %v and clip %v must not be negative", cfg.DPNoise, cfg.DPClip)
 	}
@@ -395,6 +417,11 @@ func Run(ctx context.Context, cfg Config, onRound func(Record) error) ([]Record,
 	defer r.pool.close()
 	r.resid = &residuals{cap: cfg.ResidualClients, m: map[federated.ClientID][]float32{}, used: map[federated.ClientID]uint64{}}
 	r.speed = sim.Heterogeneous(r.pop, 1, cfg.SpeedSpread, 0.1, cfg.Dropout, cfg.Seed)
+	if cfg.SlowFraction > 0 {
+		if r.speed, err = sim.Stragglers(r.speed, r.pop, cfg.SlowFraction, cfg.SlowFactor, cfg.Seed); err != nil {
+			return nil, fmt.Errorf("%w: %v", errConfig, err)
+		}
+	}
 	r.t0 = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	r.now = r.t0
 	if gossip {
@@ -405,8 +432,14 @@ func Run(ctx context.Context, cfg Config, onRound func(Record) error) ([]Record,
 	if err == nil {
 		err = r.cbErr
 	}
+	if testHookRunDone != nil {
+		testHookRunDone(r)
+	}
 	return r.records, err
 }
+
+// testHookRunDone, set only by tests, sees the runner's final state.
+var testHookRunDone func(*runner)
 
 // latency returns how long client c takes on a task (simulated), or that
 // it drops out.

@@ -249,3 +249,52 @@ func TestSecAggAndDP(t *testing.T) {
 	both := run(t, cfg)
 	t.Logf("DP + secure aggregation: epsilon %.2f, accuracy %.3f", *both[2].Epsilon, acc(both[2]))
 }
+
+// With every client selected and a fifth of them 10x slower, a synchronous
+// round lasts as long as its slowest client: 10x the time of a round of
+// equal clients (the per-task jitter is 10%); bad straggler settings are
+// refused.
+func TestSlowClients(t *testing.T) {
+	cfg := base(t)
+	cfg.Fraction, cfg.Rounds, cfg.LocalEpochs = 1, 1, 1
+	even := run(t, cfg)
+	cfg.SlowFraction = 0.25 // 2 of 8
+	slow := run(t, cfg)
+	ratio := slow[0].SimTime / even[0].SimTime
+	t.Logf("round time %.3fs with equal clients, %.3fs with 2 of 8 10x slower", even[0].SimTime, slow[0].SimTime)
+	if ratio < 7 || ratio > 13 {
+		t.Errorf("slow clients made rounds %.2fx longer, want about 10x", ratio)
+	}
+	for _, bad := range []struct{ f, s float64 }{{-0.5, 10}, {1.5, 10}, {0.2, 0.5}} {
+		cfg.SlowFraction, cfg.SlowFactor = bad.f, bad.s
+		if _, err := simulate.Run(context.Background(), cfg, nil); err == nil {
+			t.Errorf("slow fraction %v, factor %v accepted", bad.f, bad.s)
+		}
+	}
+}
+
+// Gossip in the local-update form (train, then mix K times) sends K times
+// the bytes of D-PSGD a round and leaves the peers closer together, since
+// the fresh local progress is mixed at once; a negative K is refused.
+func TestGossipSteps(t *testing.T) {
+	cfg := base(t)
+	cfg.Algorithm, cfg.Topology = "gossip", "ring"
+	dpsgd := run(t, cfg)
+	cfg.GossipSteps = 3
+	atc := run(t, cfg)
+	for i := range atc {
+		t.Logf("round %d: D-PSGD accuracy %.3f consensus %.4f; 3 mixing steps: %.3f, %.4f", i+1,
+			acc(dpsgd[i]), dpsgd[i].Consensus, acc(atc[i]), atc[i].Consensus)
+		if atc[i].BytesUp != 3*dpsgd[i].BytesUp || atc[i].BytesUp != 3*16*int64(4*199210+5) {
+			t.Errorf("round %d: %d bytes with 3 mixing steps, %d with one", i+1, atc[i].BytesUp, dpsgd[i].BytesUp)
+		}
+		if !(atc[i].Consensus < dpsgd[i].Consensus) || acc(atc[i]) < 0.6 {
+			t.Errorf("round %d: consensus distance %.4f with 3 mixing steps, %.4f with D-PSGD; accuracy %.3f",
+				i+1, atc[i].Consensus, dpsgd[i].Consensus, acc(atc[i]))
+		}
+	}
+	cfg.GossipSteps = -1
+	if _, err := simulate.Run(context.Background(), cfg, nil); err == nil {
+		t.Error("negative gossip steps accepted")
+	}
+}
