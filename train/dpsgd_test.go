@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/edgedl/edgedl/train/arch"
@@ -109,5 +110,34 @@ func TestFitDPSGDPoisson(t *testing.T) {
 	}
 	if acc := hist[len(hist)-1].EvalAcc; acc < 0.8 {
 		t.Errorf("DP-SGD (Poisson) accuracy %.2f", acc)
+	}
+}
+
+// DP noise is keyed by a secret by default: two runs from the same seed
+// end with different weights, while NoiseSeed reproduces a run exactly.
+func TestDPNoiseKey(t *testing.T) {
+	fit := func(noiseSeed uint64) []float32 {
+		p, _ := Compile(arch.MLP("mlp", []int{2, 12}, []int{16}, 3, 1), Options{Threads: 1, Seed: 1})
+		defer p.Close()
+		_, err := Fit(context.Background(), p, blobs(64, 2, 12, 3, 1), Config{Epochs: 1, Batch: 16, LR: 0.1, Seed: 1,
+			PerExampleClip: 1, NoiseMultiplier: 1, NoiseSeed: noiseSeed}, Callbacks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var w []float32
+		for _, v := range p.vars {
+			w = append(w, v.Data...)
+		}
+		return w
+	}
+	same := func(a, b []float32) bool { return slices.Equal(a, b) }
+	if a, b := fit(7), fit(7); !same(a, b) {
+		t.Error("the same NoiseSeed gave different runs")
+	}
+	if a, b := fit(0), fit(0); same(a, b) {
+		t.Error("two runs with secret noise keys gave identical weights: the noise is not fresh")
+	}
+	if k, _ := NoiseKey(0); k == ([32]byte{}) {
+		t.Error("NoiseKey(0) returned the zero key")
 	}
 }

@@ -38,6 +38,11 @@ type Config struct {
 	// to the sum before the average.
 	PerExampleClip  float64
 	NoiseMultiplier float64
+	// NoiseSeed makes DP-SGD's noise reproducible (tests, experiments).
+	// Zero, the default, keys the noise with fresh secret bytes from
+	// crypto/rand: the privacy guarantee assumes nobody can regenerate the
+	// noise, which a seed that also orders the data would allow.
+	NoiseSeed uint64
 	// PoissonSampling draws each step's lot by including every example
 	// independently with probability Batch/N (PoissonEpoch: round(N/Batch)
 	// steps per epoch, lots of varying size), the sampling the RDP
@@ -130,6 +135,14 @@ func Fit(ctx context.Context, p *Program, ds data.Dataset, cfg Config, cb Callba
 		nb = PoissonSteps(ds.Len(), cfg.Batch)
 	}
 	step := cfg.StartStep
+	var noiseKey [32]byte
+	if cfg.PerExampleClip > 0 && cfg.NoiseMultiplier > 0 {
+		k, err := NoiseKey(cfg.NoiseSeed)
+		if err != nil {
+			return nil, err
+		}
+		noiseKey = k
+	}
 	var hist []EpochMetrics
 	for epoch := cfg.StartEpoch; epoch < cfg.Epochs; epoch++ {
 		start := time.Now()
@@ -159,7 +172,7 @@ func Fit(ctx context.Context, p *Program, ds data.Dataset, cfg Config, cb Callba
 			if cfg.PerExampleClip > 0 {
 				r, err = p.PerExampleStep(b, cfg.Loss, cfg.PerExampleClip, nil)
 				if err == nil {
-					AddGaussianNoise(p.vars, cfg.NoiseMultiplier*cfg.PerExampleClip, cfg.Seed^0xd9, step)
+					AddGaussianNoise(p.vars, cfg.NoiseMultiplier*cfg.PerExampleClip, noiseKey, step)
 					lot := b.Len()
 					if cfg.PoissonSampling {
 						lot = cfg.Batch

@@ -1,6 +1,9 @@
 package train
 
 import (
+	cryptorand "crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -152,18 +155,41 @@ func (p *Program) PerExampleStep(b *data.Batch, loss Loss, clip float64, norms [
 	return r, nil
 }
 
-// AddGaussianNoise adds N(0, std²) noise to every gradient, drawing from a
-// generator seeded by (seed, step) so that runs are reproducible.
-func AddGaussianNoise(vars []*Var, std float64, seed uint64, step int64) {
+// AddGaussianNoise adds N(0, std²) noise to every gradient, drawn from a
+// ChaCha8 stream (a cryptographically strong generator) keyed by key and
+// the step, so that a run keyed the same way is reproducible and steps
+// are independent of how a run was split by checkpoints. DP-SGD's
+// guarantee holds only while the key stays secret: whoever can regenerate
+// the noise can subtract it. See NoiseKey.
+func AddGaussianNoise(vars []*Var, std float64, key [32]byte, step int64) {
 	if std <= 0 {
 		return
 	}
-	r := newRand(seed, uint64(step))
+	var buf [40]byte
+	copy(buf[:], key[:])
+	binary.LittleEndian.PutUint64(buf[32:], uint64(step))
+	r := rand.New(rand.NewChaCha8(sha256.Sum256(buf[:])))
 	for _, v := range vars {
 		for i := range v.Grad {
 			v.Grad[i] += float32(r.NormFloat64() * std)
 		}
 	}
+}
+
+// NoiseKey is the key of DP-SGD's noise: derived from seed when seed is
+// not zero (reproducible experiments; the noise is then as public as the
+// seed), else 32 fresh bytes from crypto/rand (deployment).
+func NoiseKey(seed uint64) ([32]byte, error) {
+	var k [32]byte
+	if seed != 0 {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], seed)
+		return sha256.Sum256(append([]byte("edgedl dp-sgd noise"), b[:]...)), nil
+	}
+	if _, err := cryptorand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("train: DP noise key: %w", err)
+	}
+	return k, nil
 }
 
 // ScaleGrads multiplies every gradient by s.

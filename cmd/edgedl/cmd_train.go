@@ -246,6 +246,7 @@ func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
 	dpEpsilon := fs.Float64("dp-epsilon", 0, "DP-SGD: choose σ so that the whole run ends at this `ε` (instead of --dp-noise)")
 	dpDelta := fs.Float64("dp-delta", 1e-5, "DP-SGD: report ε at this `δ`")
 	dpConv := fs.String("dp-conversion", "improved", "DP-SGD: RDP to (ε, δ) `conversion`: improved (Balle et al. 2020, as Opacus and TF Privacy report) or classic (Mironov 2017, larger ε)")
+	dpNoiseSeed := fs.Uint64("dp-noise-seed", 0, "`seed` DP-SGD's noise for a reproducible experiment (0, the default: a secret key from crypto/rand, as deployment needs)")
 	dpSampling := fs.String("dp-sampling", "poisson", "DP-SGD `lots`: poisson (each example drawn with probability B/N per step, as the accountant assumes) or shuffle (fixed-size batches; ε is then heuristic)")
 	return func(args []string) error {
 		if *out == "" {
@@ -320,6 +321,7 @@ func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
 			q = float64(*batch) / float64(n)
 			cfg.PerExampleClip, cfg.NoiseMultiplier = *dpClip, *dpNoise
 			cfg.PoissonSampling = *dpSampling == "poisson"
+			cfg.NoiseSeed = *dpNoiseSeed
 			perEpoch = (n + *batch - 1) / *batch
 			if cfg.PoissonSampling {
 				perEpoch = train.PoissonSteps(n, *batch)
