@@ -637,6 +637,13 @@ type ModelProfile struct {
 // and profiles it runs times with threads threads: the tier times of a
 // partition.Problem, scaled per tier.
 func ProfileModel(m *graph.Model, batch, threads, runs int) (*ModelProfile, error) {
+	return ProfileModelStat(m, batch, threads, runs, "median")
+}
+
+// ProfileModelStat is ProfileModel with the node times scaled to add up to
+// the whole run's stat: "median", or "min" (the fastest run, the estimate
+// of unloaded latency on a machine shared with other jobs).
+func ProfileModelStat(m *graph.Model, batch, threads, runs int, stat string) (*ModelProfile, error) {
 	if batch <= 0 {
 		batch = 1
 	}
@@ -681,7 +688,10 @@ func ProfileModel(m *graph.Model, batch, threads, runs int) (*ModelProfile, erro
 	// work between nodes, and on a busy machine the preemptions that land
 	// in nearly every run but in few runs of any one node, are missing.
 	// Scale them so that they add up to the median whole run.
-	if n, r := rep.Totals.NodeMedianUS, rep.Totals.RunMedianUS; n > 0 && r > n {
+	if n, r := rep.Totals.NodeMedianUS, rep.Totals.RunMedianUS; stat != "min" && n > 0 && r > n {
+		times = partition.Scale(times, r/n)
+	}
+	if n, r := rep.Totals.NodeMedianUS, rep.Totals.RunMinUS; stat == "min" && n > 0 && r > 0 {
 		times = partition.Scale(times, r/n)
 	}
 	p := &ModelProfile{DAG: d, Times: times, Types: types, Inputs: in}

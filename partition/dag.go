@@ -356,10 +356,19 @@ var sameShapeOps = map[string]bool{
 	"Softplus": true, "PRelu": true, "LRN": true, "InstanceNormalization": true,
 }
 
+// elementwiseOps broadcast their inputs to their output: a runtime input
+// of unknown size is taken to be the output's size. This sizes the
+// branch that a fused residual block (Conv -> Add -> Relu in one kernel)
+// hides from a profile; a broadcast runtime input would be over-counted.
+var elementwiseOps = map[string]bool{
+	"Add": true, "Sub": true, "Mul": true, "Div": true, "Sum": true, "Max": true, "Min": true, "Mean": true,
+}
+
 // SetSizes records the size of every runtime value and of every constant a
 // runtime node reads (its weights). Values missing from s are sized from
 // the graph's declared static shapes, or from a same-shape neighbour (the
-// input or output of Relu, Clip, BatchNormalization...), which covers the
+// input or output of Relu, Clip, BatchNormalization..., the output of an
+// elementwise Add or Mul for its unknown inputs), which covers the
 // values a fused profile does not see. Constants come from the
 // initializers, Constant and ConstantOfShape nodes, or s. It returns an
 // error naming the runtime values it could not size (they count as 0
@@ -381,6 +390,15 @@ func (d *DAG) SetSizes(s Sizes) error {
 		changed = false
 		for _, nd := range d.Nodes {
 			n := g.Nodes[nd.GraphIndex]
+			if elementwiseOps[n.OpType] && len(n.Outputs) > 0 {
+				if out, ok := d.valueID[n.Outputs[0]]; ok && known[out] {
+					for _, name := range n.Inputs {
+						if in, ok := d.valueID[name]; ok && !known[in] {
+							d.Values[in].Size, known[in], changed = d.Values[out].Size, true, true
+						}
+					}
+				}
+			}
 			if !sameShapeOps[n.OpType] || len(n.Inputs) == 0 || len(n.Outputs) == 0 {
 				continue
 			}

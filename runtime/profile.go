@@ -363,6 +363,9 @@ type ProfileTotals struct {
 	// including the runtime's own overhead between nodes.
 	RunMedianUS float64 `json:"run_median_us"`
 	RunP90US    float64 `json:"run_p90_us"`
+	// RunMinUS is the fastest whole run: on a shared machine, the best
+	// estimate of the unloaded latency.
+	RunMinUS float64 `json:"run_min_us"`
 	// GFLOPS is FLOPs per nanosecond of median run latency.
 	GFLOPS float64 `json:"gflops"`
 }
@@ -461,7 +464,7 @@ func Profile(s *Session, inputs []*tensor.Tensor, opts ProfileOptions) (*Profile
 		}
 	}
 	rs := Stats(runs)
-	tot.RunMedianUS, tot.RunP90US = rs.Median, rs.P90
+	tot.RunMedianUS, tot.RunP90US, tot.RunMinUS = rs.Median, rs.P90, rs.Min
 	if rs.Median > 0 {
 		tot.GFLOPS = float64(tot.FLOPs) / (rs.Median * 1e3)
 	}
