@@ -32,6 +32,17 @@ type Ctx struct {
 	Pool *Pool
 	// Lookup resolves values of enclosing scopes for subgraph kernels.
 	Lookup func(name string) (*tensor.Tensor, bool)
+	// Overwritable, if set, reports whether the kernel may return an
+	// output that shares the buffer of input i of the current call (and
+	// so overwrite it): the runtime says yes when nothing reads that
+	// buffer after this node. Nil means no.
+	Overwritable func(i int) bool
+}
+
+// CanOverwrite reports whether input i of the current call may be
+// overwritten by (returned as) an output; see Ctx.Overwritable.
+func (c *Ctx) CanOverwrite(i int) bool {
+	return c != nil && c.Overwritable != nil && c.Overwritable(i)
 }
 
 // Alloc allocates an output tensor.

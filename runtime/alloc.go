@@ -124,6 +124,15 @@ func (r *recycler) retain(t *tensor.Tensor) {
 	}
 }
 
+// sole reports whether t's buffer is ours and held by one value only.
+func (r *recycler) sole(t *tensor.Tensor) bool {
+	if t == nil || t.Data == nil {
+		return false
+	}
+	b, ok := r.live[bufPtr(t.Data)]
+	return ok && b.refs == 1
+}
+
 // release drops one reference; at zero the buffer goes to the free list.
 func (r *recycler) release(t *tensor.Tensor) {
 	if t == nil || t.Data == nil {

@@ -4,7 +4,9 @@
 // Compile resolves every node to a kernel (by op type and opset), folds
 // nodes whose inputs are all constant, lets kernels pre-pack constant
 // weights, and computes each value's last use so that buffers return to a
-// per-run free list as soon as they are dead. Sessions are safe for
+// per-run free list as soon as they are dead (a kernel may also return an
+// output in the buffer of an input that dies at its node: see
+// kernels.Ctx.Overwritable). Sessions are safe for
 // concurrent Run calls: each call takes its own run state (value slots and
 // recycled buffers) from a pool, and all calls share one persistent worker
 // pool for intra-op parallelism.

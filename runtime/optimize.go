@@ -12,6 +12,10 @@ import (
 	"github.com/edgedl/edgedl/tensor"
 )
 
+// AttrResidual marks a Conv whose input 3 is added to its output before
+// the activation (package kernels/nn).
+const AttrResidual = "edgedl_residual"
+
 // Fused-activation attributes understood by the Conv and Gemm kernels of
 // package kernels/nn: the optimizer folds a following activation node into
 // them so the activation runs on each output tile while it is hot.
@@ -24,9 +28,11 @@ const (
 // optimize rewrites a copy of g for speed without changing its outputs:
 // it turns Constant, ConstantOfShape and Unsqueeze-of-constant nodes into
 // initializers, removes identities, folds BatchNormalization and
-// per-channel Mul/Add into a preceding Conv, and fuses activations into
-// Conv/Gemm (any) and Add/Sum (Relu, Clip). The caller's graph is not
-// modified.
+// per-channel Mul/Add into a preceding Conv, per-channel Mul/Add into a
+// preceding standalone BatchNormalization, an Add of another value into a
+// preceding Conv (residual blocks), and fuses activations into Conv/Gemm
+// (any) and Add/Sum/BatchNormalization (Relu, Clip). The caller's graph is
+// not modified.
 func optimize(g *graph.Graph, log *slog.Logger) *graph.Graph {
 	// A freshly loaded model leaves garbage several times the size of its
 	// weights (file bytes, protobuf messages). Collect it before the passes
@@ -40,6 +46,8 @@ func optimize(g *graph.Graph, log *slog.Logger) *graph.Graph {
 	o.rewriteQDQ()
 	o.foldConvBatchNorm()
 	o.foldConvAffine()
+	o.foldBatchNormAffine()
+	o.fuseConvResidual()
 	o.fuseActivations()
 	o.fuseConcatConv()
 	return o.g
@@ -505,6 +513,226 @@ func (o *optimizer) foldAffineInto(conv *graph.Node, mul bool, c string) bool {
 	return true
 }
 
+// fuseConvResidual folds an Add (or two-input Sum) of a Conv's output and
+// another computed value into the Conv (input 3, AttrResidual): the
+// residual connection of ResNet-style blocks. The product then
+// accumulates onto the residual, and fuseActivations can fold a following
+// Relu into the same epilogue, so Conv -> Add -> Relu is one pass over the
+// output instead of three. The Conv moves to the Add's place in the node
+// order, where both of its inputs are computed.
+func (o *optimizer) fuseConvResidual() {
+	cons := o.consumers()
+	prod := map[string]*graph.Node{}
+	for _, n := range o.g.Nodes {
+		for _, out := range n.Outputs {
+			prod[out] = n
+		}
+	}
+	moved := map[*graph.Node]*graph.Node{} // Add -> the Conv that replaces it
+	dead := map[*graph.Node]bool{}
+	for _, add := range o.g.Nodes {
+		if (add.OpType != "Add" && add.OpType != "Sum") || add.Domain != "" || len(add.Inputs) != 2 || len(add.Outputs) != 1 {
+			continue
+		}
+		for side := 0; side < 2; side++ {
+			x, other := add.Inputs[side], add.Inputs[1-side]
+			conv := prod[x]
+			if conv == nil || conv.OpType != "Conv" || conv.Domain != "" || len(conv.Outputs) != 1 || dead[conv] ||
+				len(conv.Inputs) < 2 || len(conv.Inputs) > 3 || len(cons[x]) != 1 || o.isGraphOutput(x) ||
+				conv.Attrs[AttrActivation] != nil || other == x || other == "" {
+				continue
+			}
+			if _, isConst := o.g.Initializers[other]; isConst {
+				continue // constants are folded into the bias, or stay an Add
+			}
+			if _, ok := o.g.Initializers[conv.Inputs[1]]; !ok {
+				continue // only packed weights take the fused path
+			}
+			if a := conv.Attrs["group"]; a != nil && a.Int != 1 {
+				continue // grouped products add the residual in a pass: no gain
+			}
+			b := ""
+			if len(conv.Inputs) > 2 {
+				b = conv.Inputs[2]
+			}
+			conv.Inputs = []string{conv.Inputs[0], conv.Inputs[1], b, other}
+			if conv.Attrs == nil {
+				conv.Attrs = map[string]*graph.Attr{}
+			}
+			conv.Attrs[AttrResidual] = &graph.Attr{Name: AttrResidual, Type: graph.AttrInt, Int: 1}
+			conv.Outputs[0] = add.Outputs[0]
+			moved[add] = conv
+			dead[conv] = true
+			break
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	kept := o.g.Nodes[:0]
+	for _, n := range o.g.Nodes {
+		switch {
+		case moved[n] != nil:
+			kept = append(kept, moved[n])
+		case !dead[n]:
+			kept = append(kept, n)
+		}
+	}
+	o.g.Nodes = kept
+}
+
+// bnInference reports a BatchNormalization in inference mode with one
+// output and per-channel statistics (not opset < 9's spatial = 0).
+func bnInference(bn *graph.Node) bool {
+	if bn.OpType != "BatchNormalization" || bn.Domain != "" || len(bn.Inputs) != 5 || len(bn.Outputs) == 0 {
+		return false
+	}
+	if a := bn.Attrs["training_mode"]; a != nil && a.Int != 0 {
+		return false
+	}
+	if a := bn.Attrs["spatial"]; a != nil && a.Int == 0 {
+		return false
+	}
+	for _, out := range bn.Outputs[1:] {
+		if out != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// foldBatchNormAffine folds a Mul or Add by a per-channel constant that is
+// the only reader of an inference BatchNormalization's output into the
+// normalisation's scale and bias (DenseNet's BatchNormalization -> Mul ->
+// Add -> Relu before each Conv, as caffe2 exports it): Mul by c gives
+// scale' = scale·c, B' = B·c; Add of c gives B' = B + c. Chains fold one
+// node at a time; fuseActivations then folds the Relu, so the chain is one
+// pass over the tensor instead of four.
+//
+// Whether a constant varies only along the channel axis depends on the
+// rank of the normalised tensor, which the graph does not declare; it is
+// derived from the producers (see rankOf), and nothing is folded where it
+// is unknown.
+func (o *optimizer) foldBatchNormAffine() {
+	prod := map[string]*graph.Node{}
+	for _, n := range o.g.Nodes {
+		for _, out := range n.Outputs {
+			prod[out] = n
+		}
+	}
+	ranks := map[string]int{}
+	for {
+		cons := o.consumers()
+		dead := map[*graph.Node]bool{}
+		for _, bn := range o.g.Nodes {
+			if dead[bn] || !bnInference(bn) || bn.Attrs[AttrActivation] != nil {
+				continue
+			}
+			y := bn.Outputs[0]
+			if len(cons[y]) != 1 || o.isGraphOutput(y) {
+				continue
+			}
+			op := cons[y][0]
+			if (op.OpType != "Mul" && op.OpType != "Add") || op.Domain != "" || len(op.Inputs) != 2 || len(op.Outputs) != 1 || dead[op] {
+				continue
+			}
+			cname := op.Inputs[1]
+			if op.Inputs[1] == y {
+				cname = op.Inputs[0]
+			}
+			if cname == y {
+				continue
+			}
+			scale, bias := o.g.Initializers[bn.Inputs[1]], o.g.Initializers[bn.Inputs[2]]
+			ct := o.g.Initializers[cname]
+			if scale == nil || bias == nil || ct == nil || scale.DType != tensor.Float32 || bias.DType != tensor.Float32 ||
+				ct.DType != tensor.Float32 || scale.Len() != bias.Len() {
+				continue
+			}
+			c := scale.Len()
+			r := o.rankOf(bn.Inputs[0], prod, ranks, 0)
+			if r < 2 || !perChannel(ct, r, c) {
+				continue
+			}
+			at := func(ch int) float32 {
+				if ct.Len() == 1 {
+					return ct.F32()[0]
+				}
+				return ct.F32()[ch]
+			}
+			ns, nb := scale.Clone(), bias.Clone()
+			for ch := 0; ch < c; ch++ {
+				if op.OpType == "Mul" {
+					ns.F32()[ch] *= at(ch)
+					nb.F32()[ch] *= at(ch)
+				} else {
+					nb.F32()[ch] += at(ch)
+				}
+			}
+			bn.Inputs = append(bn.Inputs[:0:0], bn.Inputs[0], o.newInit(bn.Inputs[1], ns), o.newInit(bn.Inputs[2], nb), bn.Inputs[3], bn.Inputs[4])
+			bn.Outputs[0] = op.Outputs[0]
+			prod[op.Outputs[0]] = bn
+			dead[op] = true
+		}
+		if len(dead) == 0 {
+			return
+		}
+		o.drop(dead)
+	}
+}
+
+// perChannel reports whether the constant ct broadcasts against a tensor
+// of rank r with c channels (axis 1) as a per-channel (or single) value
+// without changing the tensor's shape.
+func perChannel(ct *tensor.Tensor, r, c int) bool {
+	if len(ct.Shape) > r || (ct.Len() != 1 && ct.Len() != c) {
+		return false
+	}
+	for i, d := range ct.Shape {
+		if axis := r - len(ct.Shape) + i; d != 1 && (axis != 1 || d != c) {
+			return false
+		}
+	}
+	return true
+}
+
+// rankOf returns the rank of value name as its producers determine it
+// (Conv: its weights' rank; pooling: kernel_shape + 2; rank-preserving
+// ops: their input's; a graph input: its declared shape), or -1.
+func (o *optimizer) rankOf(name string, prod map[string]*graph.Node, memo map[string]int, depth int) int {
+	if r, ok := memo[name]; ok {
+		return r
+	}
+	r := -1
+	p := prod[name]
+	switch {
+	case depth > 1000:
+		return -1
+	case p == nil:
+		for _, v := range o.g.Inputs {
+			if v.Name == name && v.HasShape {
+				r = len(v.Shape)
+			}
+		}
+	case p.Domain != "":
+	case p.OpType == "Conv" && len(p.Inputs) > 1:
+		if w := o.g.Initializers[p.Inputs[1]]; w != nil {
+			r = len(w.Shape)
+		}
+	case p.OpType == "MaxPool" || p.OpType == "AveragePool" || p.OpType == "LpPool":
+		if a := p.Attrs["kernel_shape"]; a != nil && len(a.Ints) > 0 {
+			r = len(a.Ints) + 2
+		}
+	case p.OpType == "Concat" || p.OpType == "Relu" || p.OpType == "BatchNormalization" || p.OpType == "Clip" ||
+		p.OpType == "LeakyRelu" || p.OpType == "Sigmoid" || p.OpType == "Dropout" || p.OpType == "Identity":
+		if len(p.Inputs) > 0 && p.Inputs[0] != "" {
+			r = o.rankOf(p.Inputs[0], prod, memo, depth+1)
+		}
+	}
+	memo[name] = r
+	return r
+}
+
 // fuseActivations folds an activation that is the only reader of a Conv or
 // Gemm output into that node's epilogue, and a Relu or Clip after an Add or
 // Sum into that node (its sum is clamped as it is stored).
@@ -532,8 +760,12 @@ func (o *optimizer) fuseActivations() {
 		}
 		// Conv and Gemm (package kernels/nn) take any activation; Add and
 		// Sum (kernels/elementwise: residual blocks) a Relu or a Clip.
-		sum := (p.OpType == "Add" || p.OpType == "Sum") && (kind == "Relu" || kind == "Clip")
-		if p.OpType != "Conv" && p.OpType != "Gemm" && !sum {
+		clampKind := kind == "Relu" || kind == "Clip"
+		sum := (p.OpType == "Add" || p.OpType == "Sum") && clampKind
+		// an inference BatchNormalization (kernels/nn) applies a Relu or
+		// Clip in its pass: y = act(x·a + b)
+		bn := p.OpType == "BatchNormalization" && clampKind && bnInference(p)
+		if p.OpType != "Conv" && p.OpType != "Gemm" && !sum && !bn {
 			continue
 		}
 		if len(cons[x]) != 1 || o.isGraphOutput(x) || p.Attrs[AttrActivation] != nil || dead[p] {

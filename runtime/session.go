@@ -438,8 +438,30 @@ func (p *plan) run(rs *runState, ctx *kernels.Ctx, inputs []*tensor.Tensor, trac
 		return nil, false
 	}
 	var in, out []*tensor.Tensor
+	var st *step
+	// An input may be overwritten when its value dies at this step and no
+	// other live value or input of the step shares its buffer.
+	sub.Overwritable = func(i int) bool {
+		if st == nil || i < 0 || i >= len(st.in) || st.in[i] < 0 {
+			return false
+		}
+		id := st.in[i]
+		dies := false
+		for _, f := range st.freeAft {
+			dies = dies || f == id
+		}
+		if !dies || !a.sole(vals[id]) {
+			return false
+		}
+		for j, o := range st.in {
+			if j != i && o >= 0 && kernels.SameBuffer(vals[o], vals[id]) {
+				return false
+			}
+		}
+		return true
+	}
 	for si := range p.steps {
-		st := &p.steps[si]
+		st = &p.steps[si]
 		in = in[:0]
 		for _, id := range st.in {
 			if id < 0 {

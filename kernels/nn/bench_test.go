@@ -67,6 +67,12 @@ var convBenches = []convBench{
 	{"dw_960_7_s1", 960, 7, 7, 960, 3, 1, 960},
 	{"c3x3_3to32_224_s2", 3, 224, 224, 32, 3, 2, 1},
 	{"c3x3_16to64_55_s1", 16, 55, 55, 64, 3, 1, 1},
+	{"c3x3_128to32_56_s1", 128, 56, 56, 32, 3, 1, 1}, // DenseNet growth convolutions
+	{"c3x3_128to32_14_s1", 128, 14, 14, 32, 3, 1, 1},
+	{"c3x3_64to64_56_s1", 64, 56, 56, 64, 3, 1, 1}, // ResNet50 stage 1
+	{"c7x7_3to64_224_s2", 3, 224, 224, 64, 7, 2, 1},
+	{"c3x3_256to256_14_s1", 256, 14, 14, 256, 3, 1, 1},
+	{"c3x3_512to512_7_s1", 512, 7, 7, 512, 3, 1, 1},
 }
 
 func BenchmarkConv(b *testing.B) {
@@ -92,15 +98,20 @@ func BenchmarkConv(b *testing.B) {
 				out := make([]*tensor.Tensor, 1)
 				in := []*tensor.Tensor{x, w, bias}
 				b.ResetTimer()
+				cpu0 := processCPU()
 				for i := 0; i < b.N; i++ {
 					if err := k.Run(ctx, in, out); err != nil {
 						b.Fatal(err)
 					}
 				}
+				cpu := processCPU() - cpu0
 				y := out[0]
 				oh, ow := y.Shape[2], y.Shape[3]
 				flops := 2 * float64(cb.m*oh*ow) * float64(cb.c/cb.group*cb.k*cb.k)
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				if cpu > 0 {
+					b.ReportMetric(flops*float64(b.N)/cpu.Seconds()/1e9, "GFLOP/cpu-s")
+				}
 			})
 		}
 	}

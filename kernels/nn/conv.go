@@ -25,7 +25,16 @@ type convKernel struct {
 	packed []*gemm.PackedA // per group, for constant float32 weights
 	bias   any             // constant bias, or nil
 	nB     int             // length of a constant bias
+	// residual: input 3 is added to the convolution (after the bias,
+	// before the activation): Conv -> Add(other) [-> Relu] as the
+	// runtime's optimizer fuses residual blocks (AttrResidual).
+	residual bool
 }
+
+// AttrResidual is the Conv attribute (int 1) the runtime's optimizer sets
+// when it fuses a following Add of another value into the convolution:
+// input 3 is then added to the output before the fused activation.
+const AttrResidual = "edgedl_residual"
 
 // PackedInputs implements kernels.PackedInputs: a constant W lives in the
 // kernel (packed, or as k.w) and so does a constant bias, so the runtime
@@ -52,7 +61,10 @@ func buildConv(b *kernels.BuildContext) (kernels.Kernel, error) {
 	if err != nil {
 		return nil, b.Errorf("%v", err)
 	}
-	k := &convKernel{g: g, group: int(b.Attrs().Int("group", 1))}
+	k := &convKernel{g: g, group: int(b.Attrs().Int("group", 1)), residual: b.Attrs().Int(AttrResidual, 0) != 0}
+	if k.residual && !b.HasInput(3) {
+		return nil, b.Errorf("%s set but no input 3", AttrResidual)
+	}
 	if k.group < 1 || k.group > maxAttr {
 		return nil, b.Errorf("group %d", k.group)
 	}
@@ -169,7 +181,7 @@ func (k *convKernel) outShape(x, w *tensor.Tensor) ([]int, error) {
 // convRun computes the convolution into a new output, or into dst when it
 // is not nil (a tensor of the output's dtype and shape, possibly a view
 // into a larger buffer: ConcatConv).
-func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor, dst *tensor.Tensor) error {
+func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor, dst *tensor.Tensor) (err error) {
 	x, w := in[0], in[1]
 	wShape := k.wShape
 	if w != nil {
@@ -216,24 +228,58 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor,
 	// loop, which accumulates, and the empty sums of cg = 0.
 	accumulates := cg == 0 || is2d && isDepthwise(cg, k.group) && !(d2.kh == 3 && d2.kw == 3 &&
 		d2.dh == 1 && d2.dw == 1 && (d2.sw == 1 || d2.sw == 2))
+	yShape := append([]int{n, m}, win.out...)
+	// A residual of the output's shape is loaded into y and the products
+	// accumulate onto it (beta = 1), the activation applied in the same
+	// epilogue; y is the residual's own buffer when nothing reads it later.
+	// Other residuals (broadcast ones, or paths that do not end in a
+	// float32 product) are added in a pass after an unactivated conv.
+	var res *tensor.Tensor
+	act := k.act
+	beta := F(0)
+	if k.residual && len(in) > 3 {
+		res = in[3]
+		if res == nil || res.DType != x.DType {
+			return fmt.Errorf("residual input missing or of another dtype than X")
+		}
+		if _, f32 := any(xd).([]float32); f32 && dst == nil && !accumulates && k.packed != nil && k.group == 1 &&
+			tensor.EqualShapes(res.Shape, yShape) && (pointwise(win) || is2d) {
+			beta = 1
+		} else {
+			act = Activation{}
+		}
+	}
 	var y *tensor.Tensor
 	switch {
+	case beta == 1 && ctx.CanOverwrite(3):
+		y = &tensor.Tensor{DType: x.DType, Shape: yShape, Data: res.Data}
+	case beta == 1:
+		if y, err = allocFull(ctx, x.DType, yShape); err == nil {
+			copy(y.Data.([]F), res.Data.([]F))
+		}
 	case dst != nil:
 		y = dst
 		if accumulates {
 			clear(y.Data.([]F))
 		}
 	case accumulates:
-		y, err = ctx.Alloc(x.DType, append([]int{n, m}, win.out...))
+		y, err = ctx.Alloc(x.DType, yShape)
 	default:
-		y, err = allocFull(ctx, x.DType, append([]int{n, m}, win.out...))
+		y, err = allocFull(ctx, x.DType, yShape)
 	}
 	if err != nil {
 		return err
 	}
 	out[0] = y
+	if res != nil && beta == 0 {
+		defer func() {
+			if err == nil {
+				out[0], err = addResidual[F](ctx, y, res, k.act)
+			}
+		}()
+	}
 	p := convProblem[F]{ctx: ctx, x: xd, w: wd, bias: bias, y: y.Data.([]F), n: n, c: c, m: m,
-		cg: cg, group: k.group, win: win, act: k.act}
+		cg: cg, group: k.group, win: win, act: act, beta: beta}
 	if _, ok := any(xd).([]float32); ok { // packed weights are float32
 		p.packed = k.packed
 	}
@@ -266,6 +312,53 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor,
 	return nil
 }
 
+// addResidual returns act(y + r), r broadcast against y (the sum in y's
+// buffer when it has y's shape, else in a new tensor).
+func addResidual[F float](ctx *kernels.Ctx, y, r *tensor.Tensor, act Activation) (*tensor.Tensor, error) {
+	shape, err := tensor.BroadcastShapes(y.Shape, r.Shape)
+	if err != nil {
+		return nil, fmt.Errorf("residual: %v", err)
+	}
+	z := y
+	if !tensor.EqualShapes(shape, y.Shape) {
+		if z, err = ctx.Alloc(y.DType, shape); err != nil {
+			return nil, err
+		}
+	}
+	yd, rd, zd := y.Data.([]F), r.Data.([]F), z.Data.([]F)
+	ys, rs := tensor.BroadcastStrides(y.Shape, shape), tensor.BroadcastStrides(r.Shape, shape)
+	if tensor.EqualShapes(r.Shape, shape) && z == y {
+		if a := act; a.isClamp() {
+			lo, hi := a.clampRange()
+			for i, v := range rd {
+				zd[i] = clamp(yd[i]+v, F(lo), F(hi))
+			}
+			return z, nil
+		}
+		for i, v := range rd {
+			zd[i] = yd[i] + v
+		}
+	} else {
+		idx := make([]int, len(shape))
+		for i := range zd {
+			yi, ri := 0, 0
+			for a, v := range idx {
+				yi += v * ys[a]
+				ri += v * rs[a]
+			}
+			zd[i] = yd[yi] + rd[ri]
+			for a := len(idx) - 1; a >= 0; a-- {
+				if idx[a]++; idx[a] < shape[a] {
+					break
+				}
+				idx[a] = 0
+			}
+		}
+	}
+	biasAct(zd, 0, act)
+	return z, nil
+}
+
 // convProblem is one Conv evaluation: flat data and sizes.
 type convProblem[F float] struct {
 	ctx           *kernels.Ctx
@@ -275,6 +368,7 @@ type convProblem[F float] struct {
 	group         int
 	win           window
 	act           Activation
+	beta          F   // 1: the products accumulate onto y (a residual)
 	inSize        int // Π input spatial dims
 	outSize       int // Π output spatial dims
 	kk            int // Π kernel dims
@@ -341,9 +435,9 @@ func (p *convProblem[F]) mul(g int, b []F, ldb int, n, j0, j1 int) {
 		}
 		bb, cc := any(b).([]float32), any(c).([]float32)
 		if p.packed != nil {
-			gemm.SgemmPackedA(mg, nn, kdim, 1, p.packed[g], false, bb, ldb, 0, cc, p.outSize, &opt)
+			gemm.SgemmPackedA(mg, nn, kdim, 1, p.packed[g], false, bb, ldb, float32(p.beta), cc, p.outSize, &opt)
 		} else {
-			gemm.SgemmEx(false, false, mg, nn, kdim, 1, w[g*mg*kdim:], kdim, bb, ldb, 0, cc, p.outSize, &opt)
+			gemm.SgemmEx(false, false, mg, nn, kdim, 1, w[g*mg*kdim:], kdim, bb, ldb, float32(p.beta), cc, p.outSize, &opt)
 		}
 		if !fused {
 			p.epilogue(n, g*mg, mg, j0, j1, false)
@@ -395,7 +489,7 @@ func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) erro
 		mg := p.m / p.group
 		opt := p.gemmOptions()
 		pd := newPadded(d2)
-		scratch, err := p.ctx.Alloc(tensor.Float32, []int{p.cg, pd.hp, pd.wp})
+		scratch, err := allocFull(p.ctx, tensor.Float32, []int{p.cg, pd.hp, pd.wp}) // pad writes every element
 		if err != nil {
 			return err
 		}
@@ -411,7 +505,7 @@ func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) erro
 				if p.bias != nil {
 					opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
 				}
-				gemm.SgemmPackedASource(mg, p.outSize, kdim, 1, p.packed[g], src, 0,
+				gemm.SgemmPackedASource(mg, p.outSize, kdim, 1, p.packed[g], src, float32(p.beta),
 					y32[(n*p.m+g*mg)*p.outSize:], p.outSize, &opt)
 				if _, fused := gemmEpilogue(p.act); !fused {
 					p.epilogue(n, g*mg, mg, 0, p.outSize, false)
@@ -458,22 +552,28 @@ func newPadded(d *conv2d) padded {
 	return padded{d: d, hp: (d.oh-1)*d.sh + (d.kh-1)*d.dh + 1, wp: (d.ow-1)*d.sw + (d.kw-1)*d.dw + 1}
 }
 
-// pad copies channels [c0, c1) of x into the zeroed planes xp (the
-// padding is left as it is).
+// pad copies channels [c0, c1) of x into the planes xp and zeroes their
+// padding (xp need not be zeroed beforehand).
 func (q padded) pad(x, xp []float32, c0, c1 int) {
 	d := q.d
 	plane := d.h * d.w
 	r0, r1 := max(0, d.ph), min(q.hp, d.h+d.ph) // padded rows holding input rows
 	q0, q1 := max(0, d.pw), min(q.wp, d.w+d.pw)
-	if r0 >= r1 || q0 >= q1 {
-		return
-	}
 	for c := c0; c < c1; c++ {
-		xc := x[c*plane : (c+1)*plane]
 		pc := xp[c*q.hp*q.wp : (c+1)*q.hp*q.wp]
+		if r0 >= r1 || q0 >= q1 {
+			clear(pc)
+			continue
+		}
+		xc := x[c*plane : (c+1)*plane]
+		clear(pc[:r0*q.wp])
+		clear(pc[r1*q.wp:])
 		for r := r0; r < r1; r++ {
 			ih := r - d.ph
-			copy(pc[r*q.wp+q0:r*q.wp+q1], xc[ih*d.w+q0-d.pw:])
+			row := pc[r*q.wp : (r+1)*q.wp]
+			clear(row[:q0])
+			copy(row[q0:q1], xc[ih*d.w+q0-d.pw:])
+			clear(row[q1:])
 		}
 	}
 }

@@ -260,6 +260,14 @@ func convCases() []convCase {
 		{name: "float64-pointwise", n: 1, c: 4, m: 3, group: 1, in: []int{6, 9}, k: []int{1, 1}, constW: true, dt: tensor.Float64},
 		{name: "float16", n: 1, c: 3, m: 4, group: 1, in: []int{6, 6}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, dt: tensor.Float16},
 		{name: "float16-depthwise", n: 1, c: 3, m: 3, group: 3, in: []int{10, 10}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, dt: tensor.Float16},
+		// stride-1 group-1 float32 with constant weights (packed, im2col blocks)
+		{name: "s1-3x3-relu", n: 2, c: 20, m: 30, group: 1, in: []int{13, 40}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
+		{name: "s1-dilated-asym-clip", n: 1, c: 5, m: 7, group: 1, in: []int{11, 9}, k: []int{3, 2}, dil: []int{2, 1}, pads: []int{0, 1, 2, 0}, constW: true, act: "Clip", alpha: -0.5, beta: 0.5},
+		{name: "s1-2x2-sigmoid", n: 1, c: 4, m: 3, group: 1, in: []int{5, 5}, k: []int{2, 2}, bias: true, constW: true, act: "Sigmoid"},
+		{name: "s1-deep-k", n: 1, c: 400, m: 14, group: 1, in: []int{6, 7}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true},
+		{name: "s1-many-channels", n: 1, c: 3, m: 200, group: 1, in: []int{20, 30}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
+		{name: "s1-same-upper", n: 1, c: 3, m: 5, group: 1, in: []int{7, 8}, k: []int{4, 4}, autoPad: "SAME_UPPER", constW: true},
+		{name: "s1-valid-7x7", n: 1, c: 2, m: 3, group: 1, in: []int{9, 12}, k: []int{7, 7}, constW: true},
 	}
 	// random 2-D shapes
 	for i := 0; i < 12; i++ {

@@ -83,6 +83,21 @@
 // store and into the depthwise loops; the others take one extra pass over
 // the output block. A NaN stays NaN through Relu and Clip.
 //
+// An inference BatchNormalization takes a Relu or Clip the same way (one
+// pass y = act(x·a + b), with a and b folded at build time; the optimizer
+// also folds following per-channel Mul and Add nodes into a and b).
+//
+// # Residual convolutions
+//
+// A Conv with the attribute edgedl_residual = 1 (AttrResidual) has a
+// fourth input R added to its output after the bias and before the
+// activation: y = act(conv(x) + b + R), the optimizer's rewrite of
+// Conv -> Add(R) [-> Relu]. When R has the output's shape and the product
+// is a float32 gemm with packed weights, R is loaded into the output and
+// the gemm accumulates onto it (beta = 1); the output then is R's own
+// buffer if Ctx.CanOverwrite(3) says nothing reads R later. Otherwise R is
+// added (with broadcasting) in a pass after the convolution.
+//
 // # Semantics worth knowing
 //
 //   - AveragePool with count_include_pad counts the taps inside the padded

@@ -77,6 +77,9 @@ type bnKernel struct {
 	training      bool
 	perActivation bool // opset < 9 with spatial=0: statistics per (c, d1, ...)
 	a, b          any  // folded affine parameters, or nil
+	// act is a Relu or Clip the optimizer fused into the node (inference
+	// only): y = act(x·a + b) in one pass.
+	act Activation
 }
 
 func buildBatchNorm(b *kernels.BuildContext) (kernels.Kernel, error) {
@@ -88,6 +91,14 @@ func buildBatchNorm(b *kernels.BuildContext) (kernels.Kernel, error) {
 	}
 	a := b.Attrs()
 	k := &bnKernel{eps: float64(a.Float("epsilon", 1e-5)), momentum: float64(a.Float("momentum", 0.9))}
+	act, err := ParseActivation(a)
+	if err != nil {
+		return nil, b.Errorf("%v", err)
+	}
+	if !act.isClamp() {
+		return nil, b.Errorf("BatchNormalization fuses only Relu or Clip, not %s", a.String(AttrActivation, ""))
+	}
+	k.act = act
 	if b.Opset >= 14 {
 		k.training = a.Int("training_mode", 0) != 0
 	} else {
@@ -208,16 +219,30 @@ func bnRun[F float](ctx *kernels.Ctx, k *bnKernel, in, out []*tensor.Tensor) err
 			sa[i], sb[i] = F(a), F(float64(bias[i])-mu[i]*a)
 		}
 	}
+	lo32, hi32 := k.act.clampRange()
 	ctx.Parallel(n*c, max(1, 8192/max(size, 1)), func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			a, b := sa[p%c], sb[p%c]
 			src, dst := xd[p*size:(p+1)*size], yd[p*size:(p+1)*size]
+			if d32, ok := any(dst).([]float32); ok {
+				affineClamp(d32, any(src).([]float32), float32(a), float32(b), lo32, hi32)
+				continue
+			}
 			for i, v := range src {
-				dst[i] = v*a + b
+				dst[i] = clamp(v*a+b, F(lo32), F(hi32))
 			}
 		}
 	})
 	return nil
+}
+
+// affineClampGo sets y[i] = min(max(x[i]·a + b, lo), hi) (NaN
+// propagates).
+func affineClampGo(y, x []float32, a, b, lo, hi float32) {
+	x = x[:len(y)]
+	for i, v := range x {
+		y[i] = clamp(v*a+b, lo, hi)
+	}
 }
 
 // floatsOfAny returns v as []F if it holds that type.

@@ -140,9 +140,10 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 	d2, is2d := to2d(win)
 	grain := max(1, 4096/max(outSize*prod(win.k), 1))
 	vec := (k.kind == poolMax && idx == nil || k.kind == poolAvg) && is2d && x.DType == tensor.Float32 && maxPoolVec(&d2)
-	var avgCols []float32
+	var avgCols, avgInv []float32
 	if vec && k.kind == poolAvg {
 		avgCols = avgPoolCols(&d2, k.countPad)
+		avgInv = avgPoolInv(&d2, k.countPad, avgCols)
 	}
 	if k.kind == poolMax && idx == nil && is2d && maxPoolVec(&d2) {
 		switch xd := any(xd).(type) {
@@ -156,8 +157,10 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 	}
 	ctx.Parallel(planes, grain, func(lo, hi int) {
 		var rowBuf []float32
-		if vec {
-			rowBuf = make([]float32, maxPoolRowLen(&d2))
+		if vec && k.kind == poolMax {
+			rowBuf = maxPoolF32Buf(&d2)
+		} else if vec {
+			rowBuf = avgPoolF32Buf(&d2)
 		}
 		for pl := lo; pl < hi; pl++ {
 			xs := xd[pl*inSize : (pl+1)*inSize]
@@ -172,7 +175,7 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 			case k.kind == poolMax && is2d && is == nil:
 				maxPool2dFast(xs, ys, &d2)
 			case k.kind == poolAvg && is2d && rowBuf != nil:
-				avgPool2dF32(any(xs).([]float32), any(ys).([]float32), &d2, k.countPad, rowBuf, avgCols)
+				avgPool2dF32(any(xs).([]float32), any(ys).([]float32), &d2, k.countPad, rowBuf, avgCols, avgInv)
 			case k.kind == poolAvg && is2d:
 				avgPool2d(any(xs), any(ys), &d2, k.countPad)
 			case k.kind == poolMax && is2d:
@@ -191,13 +194,8 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 // tensor.
 func maxPoolPlanes8[T int8 | uint8](ctx *kernels.Ctx, x, y []T, d *conv2d, planes, inSize, outSize, grain int) {
 	ctx.Parallel(planes, grain, func(lo, hi int) {
-		var local [256]T
-		var buf []T
-		if n := maxPoolRowLen(d); n <= len(local) {
-			buf = local[:n]
-		} else {
-			buf = make([]T, n)
-		}
+		var local [4096]T
+		buf := maxPool8Buf(d, local[:])
 		for pl := lo; pl < hi; pl++ {
 			maxPool2d8(x[pl*inSize:(pl+1)*inSize], y[pl*outSize:(pl+1)*outSize], d, buf)
 		}
@@ -309,17 +307,37 @@ func maxPoolRowLen(d *conv2d) int {
 	return max(d.pw+d.w, (d.ow-1)*d.sw+(d.kw-1)*d.dw+1) + 1
 }
 
-// maxPool2dF32 is maxPool2dFast for float32 in two vector passes per
-// output row: the maximum over the window's valid input rows goes into
-// buf (at offset pw, between -Inf padding), then each output takes the
-// maximum of its kw taps in buf. NaN propagates.
+// maxPool2dF32 is maxPool2dFast for float32 in two vector passes: the
+// maximum over each window's valid input rows goes into a row of buf (at
+// offset pw, between -Inf padding), then each output takes the maximum of
+// its kw taps in that row. NaN propagates. buf holds d.oh+1 rows of
+// maxPoolRowLen(d) (maxPoolF32Buf): the output rows whose windows lie
+// wholly inside the plane take one kernel call per pass for all of them;
+// the others take two calls each, through buf's last row.
 func maxPool2dF32(x, y []float32, d *conv2d, buf []float32) {
 	inf := float32(math.Inf(-1))
-	for i := range buf {
-		buf[i] = inf
+	L := maxPoolRowLen(d)
+	last := buf[d.oh*L : (d.oh+1)*L]
+	rLo, rHi := outRange(-d.ph, d.sh, d.h, d.oh)
+	r2lo, r2hi := outRange((d.kh-1)*d.dh-d.ph, d.sh, d.h, d.oh)
+	rLo, rHi = max(rLo, r2lo), min(rHi, r2hi)
+	if rHi > rLo {
+		n := rHi - rLo
+		maxTapsRows(buf[d.pw:], x[(rLo*d.sh-d.ph)*d.w:], d.w, d.kh, d.dh*d.w, n, L, d.sh*d.w)
+		if d.sw == 1 {
+			maxTapsRows(y[rLo*d.ow:], buf, d.ow, d.kw, d.dw, n, d.ow, L)
+		} else {
+			maxTapsS2Rows(y[rLo*d.ow:], buf, d.ow, d.kw, n, d.ow, L)
+		}
+	} else {
+		rLo, rHi = d.oh, d.oh
 	}
-	row := buf[d.pw : d.pw+d.w]
+	row := last[d.pw : d.pw+d.w]
 	for oh := 0; oh < d.oh; oh++ {
+		if oh == rLo {
+			oh = rHi - 1
+			continue
+		}
 		yr := y[oh*d.ow : (oh+1)*d.ow]
 		ih0 := oh*d.sh - d.ph
 		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
@@ -331,30 +349,64 @@ func maxPool2dF32(x, y []float32, d *conv2d, buf []float32) {
 		}
 		maxTaps(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
 		if d.sw == 1 {
-			maxTaps(yr, buf, d.kw, d.dw)
+			maxTaps(yr, last, d.kw, d.dw)
 		} else {
-			maxTapsS2(yr, buf, d.kw)
+			maxTapsS2(yr, last, d.kw)
 		}
 	}
 }
 
+// maxPoolF32Buf returns maxPool2dF32's row buffer, filled with -Inf.
+func maxPoolF32Buf(d *conv2d) []float32 {
+	buf := make([]float32, (d.oh+1)*maxPoolRowLen(d))
+	inf := float32(math.Inf(-1))
+	for i := range buf {
+		buf[i] = inf
+	}
+	return buf
+}
+
 // avgPool2dF32 is avgPool2d for float32 in the two passes of
-// maxPool2dF32 (sums instead of maxima, zero padding), each window's sum
-// then divided by its tap count; cols holds the column counts per output
-// column (see avgPoolCols).
-func avgPool2dF32(x, y []float32, d *conv2d, countPad bool, buf []float32, cols []float32) {
-	clear(buf)
-	row := buf[d.pw : d.pw+d.w]
+// maxPool2dF32 (sums instead of maxima, zero padding; buf from
+// avgPoolF32Buf), each window's sum then multiplied by the reciprocal of
+// its tap count, inv (see avgPoolInv); cols holds the column counts (see
+// avgPoolCols), for the rows whose windows are all padding.
+func avgPool2dF32(x, y []float32, d *conv2d, countPad bool, buf, cols, inv []float32) {
+	L := maxPoolRowLen(d)
+	last := buf[d.oh*L : (d.oh+1)*L]
+	rLo, rHi := outRange(-d.ph, d.sh, d.h, d.oh)
+	r2lo, r2hi := outRange((d.kh-1)*d.dh-d.ph, d.sh, d.h, d.oh)
+	rLo, rHi = max(rLo, r2lo), min(rHi, r2hi)
+	if rHi > rLo {
+		n := rHi - rLo
+		sumTapsRows(buf[d.pw:], x[(rLo*d.sh-d.ph)*d.w:], d.w, d.kh, d.dh*d.w, n, L, d.sh*d.w)
+		if d.sw == 1 {
+			sumTapsRows(y[rLo*d.ow:], buf, d.ow, d.kw, d.dw, n, d.ow, L)
+		} else {
+			sumTapsS2Rows(y[rLo*d.ow:], buf, d.ow, d.kw, n, d.ow, L)
+		}
+		ys, is := y[rLo*d.ow:rHi*d.ow], inv[rLo*d.ow:rHi*d.ow]
+		for i := range ys {
+			ys[i] *= is[i]
+		}
+	} else {
+		rLo, rHi = d.oh, d.oh
+	}
+	row := last[d.pw : d.pw+d.w]
 	for oh := 0; oh < d.oh; oh++ {
+		if oh == rLo {
+			oh = rHi - 1
+			continue
+		}
 		yr := y[oh*d.ow : (oh+1)*d.ow]
 		ih0 := oh*d.sh - d.ph
 		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
-		rows := kiHi - kiLo
-		if countPad {
-			lo, hi := validRange(ih0+d.ph, d.kh, d.dh, d.h+d.ph+d.eh)
-			rows = hi - lo
-		}
 		if kiLo >= kiHi {
+			rows := 0
+			if countPad {
+				lo, hi := validRange(ih0+d.ph, d.kh, d.dh, d.h+d.ph+d.eh)
+				rows = hi - lo
+			}
 			for i := range yr {
 				yr[i] = 0 / (float32(rows) * cols[i]) // NaN for all padding, as avgPool2dT
 			}
@@ -362,15 +414,38 @@ func avgPool2dF32(x, y []float32, d *conv2d, countPad bool, buf []float32, cols 
 		}
 		sumTaps(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
 		if d.sw == 1 {
-			sumTaps(yr, buf, d.kw, d.dw)
+			sumTaps(yr, last, d.kw, d.dw)
 		} else {
-			sumTapsS2(yr, buf, d.kw)
+			sumTapsS2(yr, last, d.kw)
 		}
-		r := float32(rows)
-		for i, c := range cols[:len(yr)] {
-			yr[i] /= r * c
+		for i, v := range inv[oh*d.ow : (oh+1)*d.ow] {
+			yr[i] *= v
 		}
 	}
+}
+
+// avgPoolF32Buf returns avgPool2dF32's row buffer (zeros): d.oh+1 rows of
+// maxPoolRowLen(d).
+func avgPoolF32Buf(d *conv2d) []float32 {
+	return make([]float32, (d.oh+1)*maxPoolRowLen(d))
+}
+
+// avgPoolInv returns 1/(taps counted) for every output of a plane, from
+// the column counts cols.
+func avgPoolInv(d *conv2d, countPad bool, cols []float32) []float32 {
+	inv := make([]float32, d.oh*d.ow)
+	for oh := 0; oh < d.oh; oh++ {
+		ih0 := oh*d.sh - d.ph
+		lo, hi := validRange(ih0, d.kh, d.dh, d.h)
+		if countPad {
+			lo, hi = validRange(ih0+d.ph, d.kh, d.dh, d.h+d.ph+d.eh)
+		}
+		r := float32(hi - lo)
+		for o, c := range cols {
+			inv[oh*d.ow+o] = 1 / (r * c)
+		}
+	}
+	return inv
 }
 
 // avgPoolCols returns the number of taps of each output column's window
@@ -457,15 +532,53 @@ func maxTapsS28Go[T int8 | uint8](y, x []T, k int) {
 	}
 }
 
+// maxTapsRows8Go is maxTaps8Go over rows rows (y and x advancing by ldy
+// and ldx).
+func maxTapsRows8Go[T int8 | uint8](y, x []T, n, k, step, rows, ldy, ldx int) {
+	for r := 0; r < rows; r++ {
+		maxTaps8Go(y[r*ldy:r*ldy+n], x[r*ldx:], k, step)
+	}
+}
+
+// maxTapsS2Rows8Go is maxTapsS28Go over rows rows.
+func maxTapsS2Rows8Go[T int8 | uint8](y, x []T, n, k, rows, ldy, ldx int) {
+	for r := 0; r < rows; r++ {
+		maxTapsS28Go(y[r*ldy:r*ldy+n], x[r*ldx:], k)
+	}
+}
+
 // maxPool2d8 is maxPool2dF32 for int8 and uint8 planes (the quantized
-// MaxPool), with the lowest value as padding.
+// MaxPool), with the lowest value as padding. buf holds d.oh+1 rows of
+// maxPoolRowLen(d) (see maxPool8BufLen), filled with the lowest value
+// outside the input columns. The output rows whose windows lie wholly
+// inside the plane take two kernel calls in all: the vertical maxima of
+// all of them into the rows of buf, then the horizontal maxima of those;
+// the others (vertical padding) take two calls each, through buf's last
+// row.
 func maxPool2d8[T int8 | uint8](x, y []T, d *conv2d, buf []T) {
 	low := lowest[T]()
-	for i := range buf {
-		buf[i] = low
+	L := maxPoolRowLen(d)
+	last := buf[d.oh*L : (d.oh+1)*L]
+	rLo, rHi := outRange(-d.ph, d.sh, d.h, d.oh)
+	r2lo, r2hi := outRange((d.kh-1)*d.dh-d.ph, d.sh, d.h, d.oh)
+	rLo, rHi = max(rLo, r2lo), min(rHi, r2hi)
+	if rHi > rLo {
+		n := rHi - rLo
+		maxTapsRows8(buf[d.pw:], x[(rLo*d.sh-d.ph)*d.w:], d.w, d.kh, d.dh*d.w, n, L, d.sh*d.w)
+		if d.sw == 1 {
+			maxTapsRows8(y[rLo*d.ow:], buf, d.ow, d.kw, d.dw, n, d.ow, L)
+		} else {
+			maxTapsS2Rows8(y[rLo*d.ow:], buf, d.ow, d.kw, n, d.ow, L)
+		}
+	} else {
+		rLo, rHi = d.oh, d.oh
 	}
-	row := buf[d.pw : d.pw+d.w]
+	row := last[d.pw : d.pw+d.w]
 	for oh := 0; oh < d.oh; oh++ {
+		if oh == rLo {
+			oh = rHi - 1
+			continue
+		}
 		yr := y[oh*d.ow : (oh+1)*d.ow]
 		ih0 := oh*d.sh - d.ph
 		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
@@ -477,11 +590,28 @@ func maxPool2d8[T int8 | uint8](x, y []T, d *conv2d, buf []T) {
 		}
 		maxTaps8(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
 		if d.sw == 1 {
-			maxTaps8(yr, buf, d.kw, d.dw)
+			maxTaps8(yr, last, d.kw, d.dw)
 		} else {
-			maxTapsS28(yr, buf, d.kw)
+			maxTapsS28(yr, last, d.kw)
 		}
 	}
+}
+
+// maxPool8Buf returns maxPool2d8's row buffer, from local when it fits,
+// with every element set to the lowest value.
+func maxPool8Buf[T int8 | uint8](d *conv2d, local []T) []T {
+	n := (d.oh + 1) * maxPoolRowLen(d)
+	buf := local
+	if n <= len(local) {
+		buf = local[:n]
+	} else {
+		buf = make([]T, n)
+	}
+	low := lowest[T]()
+	for i := range buf {
+		buf[i] = low
+	}
+	return buf
 }
 
 // avgPool2d averages the windows of one plane (float32 or float64).

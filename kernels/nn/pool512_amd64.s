@@ -34,19 +34,32 @@ DATA poolEven<>+56(SB)/4, $28
 DATA poolEven<>+60(SB)/4, $30
 GLOBL poolEven<>(SB), RODATA|NOPTR, $64
 
-// func maxTapsAVX512(y *float32, x *float32, n int, k int, step int, m *[3]uint16)
+// func maxTapsAVX512(y *float32, x *float32, n int, k int, step int, m *[3]uint16, rows int, ldy int, ldx int)
 //
-// y[i] = max_{t<k} x[i + t·step] for i < n (k ≥ 1). Registers: DI = y,
-// SI = x at the block, CX = full blocks left, BX = k, DX = step in bytes,
-// R8 = tap pointer, R9 = taps left; Z0 = running value, Z1 = tap.
-TEXT ·maxTapsAVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
+// y[r·ldy + i] = max_{t<k} x[r·ldx + i + t·step] for r < rows, i < n
+// (k ≥ 1). Registers: DI = y, SI = x at the block, CX = full blocks
+// left, BX = k, DX = step in bytes, R8 = tap pointer, R9 = taps left,
+// R11 = rows left, R14/AX = y/x of the row, R12/R13 = ldy/ldx in bytes;
+// Z0 = running value, Z1 = tap.
+TEXT ·maxTapsAVX512(SB), NOSPLIT, $0-72
+	MOVQ y+0(FP), R14
+	MOVQ x+8(FP), AX
 	MOVQ k+24(FP), BX
 	MOVQ step+32(FP), DX
 	MOVQ m+40(FP), R10
+	MOVQ rows+48(FP), R11
+	MOVQ ldy+56(FP), R12
+	MOVQ ldx+64(FP), R13
 	SHLQ $2, DX
+	SHLQ $2, R12
+	SHLQ $2, R13
+	TESTQ R11, R11
+	JZ   maxdone
+
+maxrow:
+	MOVQ R14, DI
+	MOVQ AX, SI
+	MOVQ n+16(FP), CX
 	SHRQ $4, CX
 	JZ   maxtail
 
@@ -76,7 +89,7 @@ maxstore:
 maxtail:
 	KMOVW    0(R10), K1
 	KORTESTW K1, K1
-	JZ       maxdone
+	JZ       maxnext
 	VMOVUPS.Z (SI), K1, Z0
 	LEAQ    (SI)(DX*1), R8
 	MOVQ    BX, R9
@@ -95,24 +108,42 @@ maxtailtap:
 maxtailstore:
 	VMOVUPS Z0, K1, (DI)
 
+maxnext:
+	ADDQ R12, R14
+	ADDQ R13, AX
+	DECQ R11
+	JNZ  maxrow
+
 maxdone:
 	VZEROUPPER
 	RET
 
-// func maxTapsS2AVX512(y *float32, x *float32, n int, k int, m *[3]uint16)
+// func maxTapsS2AVX512(y *float32, x *float32, n int, k int, m *[3]uint16, rows int, ldy int, ldx int)
 //
-// y[i] = max_{t<k} x[2i + t] for i < n (k ≥ 1), reading nothing past
-// x[2n+k-3]. A block of 16 outputs keeps the running values of the 32
-// windows starting at x[2i .. 2i+31] in Z0 and Z3 and stores their even
-// lanes. Registers as in maxTapsAVX512, with Z3, Z4 for the second 16
-// windows; Z5 = even indices.
-TEXT ·maxTapsS2AVX512(SB), NOSPLIT, $0-40
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
+// y[r·ldy + i] = max_{t<k} x[r·ldx + 2i + t] for r < rows, i < n (k ≥
+// 1), reading nothing past x[(rows-1)·ldx + 2n+k-3]. A block of 16
+// outputs keeps the running values of the 32 windows starting at
+// x[2i .. 2i+31] in Z0 and Z3 and stores their even lanes. Registers as
+// in maxTapsAVX512, with Z3, Z4 for the second 16 windows; Z5 = even
+// indices.
+TEXT ·maxTapsS2AVX512(SB), NOSPLIT, $0-64
+	MOVQ y+0(FP), R14
+	MOVQ x+8(FP), AX
 	MOVQ k+24(FP), BX
 	MOVQ m+32(FP), R10
+	MOVQ rows+40(FP), R11
+	MOVQ ldy+48(FP), R12
+	MOVQ ldx+56(FP), R13
+	SHLQ $2, R12
+	SHLQ $2, R13
 	VMOVDQU32 poolEven<>(SB), Z5
+	TESTQ R11, R11
+	JZ   maxdone2
+
+maxrow2:
+	MOVQ R14, DI
+	MOVQ AX, SI
+	MOVQ n+16(FP), CX
 	SHRQ $4, CX
 	JZ   maxtail2
 
@@ -148,7 +179,7 @@ maxevens2:
 maxtail2:
 	KMOVW    0(R10), K1
 	KORTESTW K1, K1
-	JZ       maxdone2
+	JZ       maxnext2
 	KMOVW    2(R10), K3
 	KMOVW    4(R10), K4
 	VMOVUPS.Z (SI), K3, Z0
@@ -175,23 +206,39 @@ maxtailevens2:
 	VPERMT2PS Z3, Z5, Z0
 	VMOVUPS   Z0, K1, (DI)
 
+maxnext2:
+	ADDQ R12, R14
+	ADDQ R13, AX
+	DECQ R11
+	JNZ  maxrow2
+
 maxdone2:
 	VZEROUPPER
 	RET
 
-// func sumTapsAVX512(y *float32, x *float32, n int, k int, step int, m *[3]uint16)
+// func sumTapsAVX512(y *float32, x *float32, n int, k int, step int, m *[3]uint16, rows int, ldy int, ldx int)
 //
-// y[i] = Σ_{t<k} x[i + t·step] for i < n (k ≥ 1). Registers: DI = y,
-// SI = x at the block, CX = full blocks left, BX = k, DX = step in bytes,
-// R8 = tap pointer, R9 = taps left; Z0 = running value, Z1 = tap.
-TEXT ·sumTapsAVX512(SB), NOSPLIT, $0-48
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
+// y[r·ldy + i] = Σ_{t<k} x[r·ldx + i + t·step] for r < rows, i < n
+// (k ≥ 1). Registers as in maxTapsAVX512; Z0 = running value, Z1 = tap.
+TEXT ·sumTapsAVX512(SB), NOSPLIT, $0-72
+	MOVQ y+0(FP), R14
+	MOVQ x+8(FP), AX
 	MOVQ k+24(FP), BX
 	MOVQ step+32(FP), DX
 	MOVQ m+40(FP), R10
+	MOVQ rows+48(FP), R11
+	MOVQ ldy+56(FP), R12
+	MOVQ ldx+64(FP), R13
 	SHLQ $2, DX
+	SHLQ $2, R12
+	SHLQ $2, R13
+	TESTQ R11, R11
+	JZ   sumdone
+
+sumrow:
+	MOVQ R14, DI
+	MOVQ AX, SI
+	MOVQ n+16(FP), CX
 	SHRQ $4, CX
 	JZ   sumtail
 
@@ -219,7 +266,7 @@ sumstore:
 sumtail:
 	KMOVW    0(R10), K1
 	KORTESTW K1, K1
-	JZ       sumdone
+	JZ       sumnext
 	VMOVUPS.Z (SI), K1, Z0
 	LEAQ    (SI)(DX*1), R8
 	MOVQ    BX, R9
@@ -236,24 +283,41 @@ sumtailtap:
 sumtailstore:
 	VMOVUPS Z0, K1, (DI)
 
+sumnext:
+	ADDQ R12, R14
+	ADDQ R13, AX
+	DECQ R11
+	JNZ  sumrow
+
 sumdone:
 	VZEROUPPER
 	RET
 
-// func sumTapsS2AVX512(y *float32, x *float32, n int, k int, m *[3]uint16)
+// func sumTapsS2AVX512(y *float32, x *float32, n int, k int, m *[3]uint16, rows int, ldy int, ldx int)
 //
-// y[i] = Σ_{t<k} x[2i + t] for i < n (k ≥ 1), reading nothing past
-// x[2n+k-3]. A block of 16 outputs keeps the running values of the 32
+// y[r·ldy + i] = Σ_{t<k} x[r·ldx + 2i + t] for r < rows, i < n (k ≥ 1),
+// reading nothing past x[(rows-1)·ldx + 2n+k-3]. A block of 16 outputs keeps the running values of the 32
 // windows starting at x[2i .. 2i+31] in Z0 and Z3 and stores their even
 // lanes. Registers as in sumTapsAVX512, with Z3, Z4 for the second 16
 // windows; Z5 = even indices.
-TEXT ·sumTapsS2AVX512(SB), NOSPLIT, $0-40
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
+TEXT ·sumTapsS2AVX512(SB), NOSPLIT, $0-64
+	MOVQ y+0(FP), R14
+	MOVQ x+8(FP), AX
 	MOVQ k+24(FP), BX
 	MOVQ m+32(FP), R10
+	MOVQ rows+40(FP), R11
+	MOVQ ldy+48(FP), R12
+	MOVQ ldx+56(FP), R13
+	SHLQ $2, R12
+	SHLQ $2, R13
 	VMOVDQU32 poolEven<>(SB), Z5
+	TESTQ R11, R11
+	JZ   sumdone2
+
+sumrow2:
+	MOVQ R14, DI
+	MOVQ AX, SI
+	MOVQ n+16(FP), CX
 	SHRQ $4, CX
 	JZ   sumtail2
 
@@ -285,7 +349,7 @@ sumevens2:
 sumtail2:
 	KMOVW    0(R10), K1
 	KORTESTW K1, K1
-	JZ       sumdone2
+	JZ       sumnext2
 	KMOVW    2(R10), K3
 	KMOVW    4(R10), K4
 	VMOVUPS.Z (SI), K3, Z0
@@ -307,6 +371,12 @@ sumtailtap2:
 sumtailevens2:
 	VPERMT2PS Z3, Z5, Z0
 	VMOVUPS   Z0, K1, (DI)
+
+sumnext2:
+	ADDQ R12, R14
+	ADDQ R13, AX
+	DECQ R11
+	JNZ  sumrow2
 
 sumdone2:
 	VZEROUPPER

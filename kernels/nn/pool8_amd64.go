@@ -13,19 +13,20 @@ import (
 var hasPool8 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VBMI
 
 // The kernels of pool8_amd64.s, as maxTapsAVX512 and maxTapsS2AVX512 on
-// bytes; m holds the lane masks of the partial block (see byteMasks).
+// bytes, repeated over rows rows (y and x advancing by ldy and ldx); m
+// holds the lane masks of the partial block (see byteMasks).
 
 //go:noescape
-func maxTapsI8AVX512(y, x *int8, n, k, step int, m uint64)
+func maxTapsI8AVX512(y, x *int8, n, k, step int, m uint64, rows, ldy, ldx int)
 
 //go:noescape
-func maxTapsU8AVX512(y, x *uint8, n, k, step int, m uint64)
+func maxTapsU8AVX512(y, x *uint8, n, k, step int, m uint64, rows, ldy, ldx int)
 
 //go:noescape
-func maxTapsS2I8AVX512(y, x *int8, n, k int, m0, m1, m2 uint64)
+func maxTapsS2I8AVX512(y, x *int8, n, k int, m0, m1, m2 uint64, rows, ldy, ldx int)
 
 //go:noescape
-func maxTapsS2U8AVX512(y, x *uint8, n, k int, m0, m1, m2 uint64)
+func maxTapsS2U8AVX512(y, x *uint8, n, k int, m0, m1, m2 uint64, rows, ldy, ldx int)
 
 // byteMasks returns the masks of the partial block of n outputs: stores
 // (and stride-1 loads), then the stride-2 loads of its window starts
@@ -47,31 +48,45 @@ func signed[T int8 | uint8]() bool { return ^T(0) < 0 }
 
 // maxTaps8 sets y[i] = max_{t<k} x[i + t·step] for int8 or uint8.
 func maxTaps8[T int8 | uint8](y, x []T, k, step int) {
-	if !hasPool8 || len(y) == 0 {
-		maxTaps8Go(y, x, k, step)
-		return
-	}
-	_ = x[len(y)-1+(k-1)*step]
-	m, _, _ := byteMasks(len(y))
-	if signed[T]() {
-		maxTapsI8AVX512((*int8)(unsafe.Pointer(&y[0])), (*int8)(unsafe.Pointer(&x[0])), len(y), k, step, m)
-	} else {
-		maxTapsU8AVX512((*uint8)(unsafe.Pointer(&y[0])), (*uint8)(unsafe.Pointer(&x[0])), len(y), k, step, m)
-	}
+	maxTapsRows8(y, x, len(y), k, step, 1, 0, 0)
 }
 
 // maxTapsS28 sets y[i] = max_{t<k} x[2i + t] for int8 or uint8
 // (len(x) ≥ 2·len(y)+k-2).
 func maxTapsS28[T int8 | uint8](y, x []T, k int) {
-	if !hasPool8 || len(y) == 0 {
-		maxTapsS28Go(y, x, k)
+	maxTapsS2Rows8(y, x, len(y), k, 1, 0, 0)
+}
+
+// maxTapsRows8 sets y[r·ldy + i] = max_{t<k} x[r·ldx + i + t·step] for
+// r < rows, i < n: one kernel call for many rows.
+func maxTapsRows8[T int8 | uint8](y, x []T, n, k, step, rows, ldy, ldx int) {
+	if !hasPool8 || n == 0 || rows == 0 {
+		maxTapsRows8Go(y, x, n, k, step, rows, ldy, ldx)
 		return
 	}
-	_ = x[2*len(y)+k-3]
-	m0, m1, m2 := byteMasks(len(y))
+	_ = x[(rows-1)*ldx+n-1+(k-1)*step]
+	_ = y[(rows-1)*ldy+n-1]
+	m, _, _ := byteMasks(n)
 	if signed[T]() {
-		maxTapsS2I8AVX512((*int8)(unsafe.Pointer(&y[0])), (*int8)(unsafe.Pointer(&x[0])), len(y), k, m0, m1, m2)
+		maxTapsI8AVX512((*int8)(unsafe.Pointer(&y[0])), (*int8)(unsafe.Pointer(&x[0])), n, k, step, m, rows, ldy, ldx)
 	} else {
-		maxTapsS2U8AVX512((*uint8)(unsafe.Pointer(&y[0])), (*uint8)(unsafe.Pointer(&x[0])), len(y), k, m0, m1, m2)
+		maxTapsU8AVX512((*uint8)(unsafe.Pointer(&y[0])), (*uint8)(unsafe.Pointer(&x[0])), n, k, step, m, rows, ldy, ldx)
+	}
+}
+
+// maxTapsS2Rows8 sets y[r·ldy + i] = max_{t<k} x[r·ldx + 2i + t] for
+// r < rows, i < n (x reaching x[(rows-1)·ldx + 2n+k-3]).
+func maxTapsS2Rows8[T int8 | uint8](y, x []T, n, k, rows, ldy, ldx int) {
+	if !hasPool8 || n == 0 || rows == 0 {
+		maxTapsS2Rows8Go(y, x, n, k, rows, ldy, ldx)
+		return
+	}
+	_ = x[(rows-1)*ldx+2*n+k-3]
+	_ = y[(rows-1)*ldy+n-1]
+	m0, m1, m2 := byteMasks(n)
+	if signed[T]() {
+		maxTapsS2I8AVX512((*int8)(unsafe.Pointer(&y[0])), (*int8)(unsafe.Pointer(&x[0])), n, k, m0, m1, m2, rows, ldy, ldx)
+	} else {
+		maxTapsS2U8AVX512((*uint8)(unsafe.Pointer(&y[0])), (*uint8)(unsafe.Pointer(&x[0])), n, k, m0, m1, m2, rows, ldy, ldx)
 	}
 }

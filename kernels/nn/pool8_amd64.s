@@ -20,17 +20,26 @@ DATA byteEven<>+48(SB)/8, $0x6e6c6a6866646260
 DATA byteEven<>+56(SB)/8, $0x7e7c7a7876747270
 GLOBL byteEven<>(SB), RODATA|NOPTR, $64
 
-// TAPS8 computes y[i] = max_{t<k} x[i + t·step] for i < n (k ≥ 1).
-// Registers: DI = y, SI = x at the block, CX = full blocks left, BX = k,
-// DX = step, R8 = tap pointer, R9 = taps left, K1 = tail mask; Z0 =
-// running value, Z1 = tap.
+// TAPS8 computes, for each of rows rows r, y[r·ldy + i] = max_{t<k}
+// x[r·ldx + i + t·step] for i < n (k ≥ 1). Registers: DI = y, SI = x at
+// the block, CX = full blocks left, BX = k, DX = step, R8 = tap pointer,
+// R9 = taps left, K1 = tail mask, R10 = rows left, R13/R14 = y/x of the
+// row, AX/R12 = ldy/ldx; Z0 = running value, Z1 = tap.
 #define TAPS8(MAXB) \
-	MOVQ y+0(FP), DI \
-	MOVQ x+8(FP), SI \
-	MOVQ n+16(FP), CX \
+	MOVQ y+0(FP), R13 \
+	MOVQ x+8(FP), R14 \
 	MOVQ k+24(FP), BX \
 	MOVQ step+32(FP), DX \
 	KMOVQ m+40(FP), K1 \
+	MOVQ rows+48(FP), R10 \
+	MOVQ ldy+56(FP), AX \
+	MOVQ ldx+64(FP), R12 \
+	TESTQ R10, R10 \
+	JZ   done \
+row: \
+	MOVQ R13, DI \
+	MOVQ R14, SI \
+	MOVQ n+16(FP), CX \
 	SHRQ $6, CX \
 	JZ   tail \
 block: \
@@ -53,7 +62,7 @@ store: \
 	JNZ  block \
 tail: \
 	KORTESTQ K1, K1 \
-	JZ   done \
+	JZ   next \
 	VMOVDQU8.Z (SI), K1, Z0 \
 	LEAQ (SI)(DX*1), R8 \
 	MOVQ BX, R9 \
@@ -67,20 +76,25 @@ tailtap: \
 	JNZ  tailtap \
 tailstore: \
 	VMOVDQU8 Z0, K1, (DI) \
+next: \
+	ADDQ AX, R13 \
+	ADDQ R12, R14 \
+	DECQ R10 \
+	JNZ  row \
 done: \
 	VZEROUPPER \
 	RET
 
-// TAPSS28 computes y[i] = max_{t<k} x[2i + t] for i < n (k ≥ 1), reading
-// nothing past x[2n+k-3]. For each tap t the 128 bytes from x[128b + t]
-// are loaded (the last byte, never selected, masked off) and their even
-// bytes picked with VPERMT2B. Registers as TAPS8, with K2/K3 the load
-// masks of the two halves (K4 of a full block's second half), Z2 the
-// second half, Z5 the even indices, Z6 the permuted tap.
+// TAPSS28 computes, for each of rows rows r, y[r·ldy + i] = max_{t<k}
+// x[r·ldx + 2i + t] for i < n (k ≥ 1), reading nothing past
+// x[r·ldx + 2n+k-3]. For each tap t the 128 bytes from x[128b + t] are
+// loaded (the last byte, never selected, masked off) and their even bytes
+// picked with VPERMT2B. Registers as TAPS8, with K2/K3 the load masks of
+// the two halves (K4 of a full block's second half), Z2 the second half,
+// Z5 the even indices, Z6 the permuted tap.
 #define TAPSS28(MAXB) \
-	MOVQ y+0(FP), DI \
-	MOVQ x+8(FP), SI \
-	MOVQ n+16(FP), CX \
+	MOVQ y+0(FP), R13 \
+	MOVQ x+8(FP), R14 \
 	MOVQ k+24(FP), BX \
 	KMOVQ m0+32(FP), K1 \
 	KMOVQ m1+40(FP), K2 \
@@ -88,6 +102,15 @@ done: \
 	MOVQ $0x7fffffffffffffff, R11 \
 	KMOVQ R11, K4 \
 	VMOVDQU8 byteEven<>(SB), Z5 \
+	MOVQ rows+56(FP), R10 \
+	MOVQ ldy+64(FP), AX \
+	MOVQ ldx+72(FP), R12 \
+	TESTQ R10, R10 \
+	JZ   done \
+row: \
+	MOVQ R13, DI \
+	MOVQ R14, SI \
+	MOVQ n+16(FP), CX \
 	SHRQ $6, CX \
 	JZ   tail \
 block: \
@@ -114,7 +137,7 @@ store: \
 	JNZ  block \
 tail: \
 	KORTESTQ K1, K1 \
-	JZ   done \
+	JZ   next \
 	VMOVDQU8.Z (SI), K2, Z0 \
 	VMOVDQU8.Z 64(SI), K3, Z2 \
 	VPERMT2B Z2, Z5, Z0 \
@@ -132,22 +155,27 @@ tailtap: \
 	JNZ  tailtap \
 tailstore: \
 	VMOVDQU8 Z0, K1, (DI) \
+next: \
+	ADDQ AX, R13 \
+	ADDQ R12, R14 \
+	DECQ R10 \
+	JNZ  row \
 done: \
 	VZEROUPPER \
 	RET
 
-// func maxTapsI8AVX512(y *int8, x *int8, n int, k int, step int, m uint64)
-TEXT ·maxTapsI8AVX512(SB), NOSPLIT, $0-48
+// func maxTapsI8AVX512(y *int8, x *int8, n int, k int, step int, m uint64, rows int, ldy int, ldx int)
+TEXT ·maxTapsI8AVX512(SB), NOSPLIT, $0-72
 	TAPS8(VPMAXSB)
 
-// func maxTapsU8AVX512(y *uint8, x *uint8, n int, k int, step int, m uint64)
-TEXT ·maxTapsU8AVX512(SB), NOSPLIT, $0-48
+// func maxTapsU8AVX512(y *uint8, x *uint8, n int, k int, step int, m uint64, rows int, ldy int, ldx int)
+TEXT ·maxTapsU8AVX512(SB), NOSPLIT, $0-72
 	TAPS8(VPMAXUB)
 
-// func maxTapsS2I8AVX512(y *int8, x *int8, n int, k int, m0 uint64, m1 uint64, m2 uint64)
-TEXT ·maxTapsS2I8AVX512(SB), NOSPLIT, $0-56
+// func maxTapsS2I8AVX512(y *int8, x *int8, n int, k int, m0 uint64, m1 uint64, m2 uint64, rows int, ldy int, ldx int)
+TEXT ·maxTapsS2I8AVX512(SB), NOSPLIT, $0-80
 	TAPSS28(VPMAXSB)
 
-// func maxTapsS2U8AVX512(y *uint8, x *uint8, n int, k int, m0 uint64, m1 uint64, m2 uint64)
-TEXT ·maxTapsS2U8AVX512(SB), NOSPLIT, $0-56
+// func maxTapsS2U8AVX512(y *uint8, x *uint8, n int, k int, m0 uint64, m1 uint64, m2 uint64, rows int, ldy int, ldx int)
+TEXT ·maxTapsS2U8AVX512(SB), NOSPLIT, $0-80
 	TAPSS28(VPMAXUB)

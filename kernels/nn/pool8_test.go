@@ -80,12 +80,16 @@ func TestMaxPool8(t *testing.T) {
 
 func testPool8[T int8 | uint8](t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for iter := 0; iter < 400; iter++ {
+	for iter := 0; iter < 1000; iter++ {
 		kh, kw := 1+rng.IntN(4), 1+rng.IntN(4)
 		d := conv2d{h: kh + rng.IntN(20), w: kw + rng.IntN(150), kh: kh, kw: kw,
 			sh: 1 + rng.IntN(3), sw: 1 + rng.IntN(2), dh: 1, dw: 1}
 		if d.sw == 1 && rng.IntN(4) == 0 {
 			d.dw = 2
+		}
+		if rng.IntN(4) == 0 {
+			d.dh = 2
+			d.h += kh
 		}
 		if rng.IntN(2) == 0 {
 			d.ph, d.pw = rng.IntN(kh), rng.IntN(kw)
@@ -95,6 +99,12 @@ func testPool8[T int8 | uint8](t *testing.T) {
 		if rng.IntN(3) == 0 { // ceil mode: one more window reaching past the end
 			d.ow++
 		}
+		if rng.IntN(3) == 0 {
+			d.oh++
+		}
+		if d.oh < 1 || d.ow < 1 {
+			continue
+		}
 		x := make([]T, d.h*d.w)
 		for i := range x {
 			x[i] = T(rng.Uint32())
@@ -102,7 +112,7 @@ func testPool8[T int8 | uint8](t *testing.T) {
 		want := make([]T, d.oh*d.ow)
 		maxPool2dFast(x, want, &d)
 		got := make([]T, d.oh*d.ow)
-		maxPool2d8(x, got, &d, make([]T, maxPoolRowLen(&d)))
+		maxPool2d8(x, got, &d, maxPool8Buf(&d, []T(nil)))
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("%T vec %v %+v: y[%d] = %v, want %v", x, hasPool8, d, i, got[i], want[i])

@@ -14,3 +14,31 @@ func sumTaps(y, x []float32, k, step int) { sumTapsGo(y, x, k, step) }
 
 // sumTapsS2 sets y[i] = Σ_{t<k} x[2i + t] (len(x) ≥ 2·len(y)+k-1).
 func sumTapsS2(y, x []float32, k int) { sumTapsS2Go(y, x, k) }
+
+// maxTapsRows sets y[r·ldy + i] = max_{t<k} x[r·ldx + i + t·step].
+func maxTapsRows(y, x []float32, n, k, step, rows, ldy, ldx int) {
+	for r := 0; r < rows; r++ {
+		maxTaps(y[r*ldy:r*ldy+n], x[r*ldx:], k, step)
+	}
+}
+
+// maxTapsS2Rows sets y[r·ldy + i] = max_{t<k} x[r·ldx + 2i + t].
+func maxTapsS2Rows(y, x []float32, n, k, rows, ldy, ldx int) {
+	for r := 0; r < rows; r++ {
+		maxTapsS2(y[r*ldy:r*ldy+n], x[r*ldx:], k)
+	}
+}
+
+// sumTapsRows sets y[r·ldy + i] = Σ_{t<k} x[r·ldx + i + t·step].
+func sumTapsRows(y, x []float32, n, k, step, rows, ldy, ldx int) {
+	for r := 0; r < rows; r++ {
+		sumTaps(y[r*ldy:r*ldy+n], x[r*ldx:], k, step)
+	}
+}
+
+// sumTapsS2Rows sets y[r·ldy + i] = Σ_{t<k} x[r·ldx + 2i + t].
+func sumTapsS2Rows(y, x []float32, n, k, rows, ldy, ldx int) {
+	for r := 0; r < rows; r++ {
+		sumTapsS2(y[r*ldy:r*ldy+n], x[r*ldx:], k)
+	}
+}

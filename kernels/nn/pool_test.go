@@ -89,7 +89,7 @@ func TestMaxPoolVector(t *testing.T) {
 
 func testPoolVector(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	for iter := 0; iter < 400; iter++ {
+	for iter := 0; iter < 1500; iter++ {
 		kh, kw := 1+rng.IntN(4), 1+rng.IntN(4)
 		d := conv2d{h: kh + rng.IntN(20), w: kw + rng.IntN(40), kh: kh, kw: kw,
 			sh: 1 + rng.IntN(3), sw: 1 + rng.IntN(2), dh: 1, dw: 1}
@@ -125,15 +125,26 @@ func testPoolVector(t *testing.T) {
 			got[i] = 12345
 		}
 		want := make([]float32, d.oh*d.ow)
-		maxPool2dF32(x, got[:d.oh*d.ow], &d, make([]float32, maxPoolRowLen(&d)))
+		maxPool2dF32(x, got[:d.oh*d.ow], &d, maxPoolF32Buf(&d))
 		maxPool2dFast(x, want, &d)
+		for _, g := range got[d.oh*d.ow:] {
+			if g != 12345 {
+				t.Fatalf("%+v: guard band overwritten", d)
+			}
+		}
 		for i, v := range want {
 			if g := got[i]; g != v && !(g != g && v != v) {
 				t.Fatalf("%+v: y[%d] = %v, want %v", d, i, g, v)
 			}
 		}
 		countPad := rng.IntN(2) == 0
-		avgPool2dF32(x, got[:d.oh*d.ow], &d, countPad, make([]float32, maxPoolRowLen(&d)), avgPoolCols(&d, countPad))
+		cols := avgPoolCols(&d, countPad)
+		avgPool2dF32(x, got[:d.oh*d.ow], &d, countPad, avgPoolF32Buf(&d), cols, avgPoolInv(&d, countPad, cols))
+		for _, g := range got[d.oh*d.ow:] {
+			if g != 12345 {
+				t.Fatalf("avg %+v: guard band overwritten", d)
+			}
+		}
 		avgPool2d(x, want, &d, countPad)
 		for i, v := range want {
 			if g := got[i]; math.Abs(float64(g-v)) > 1e-5 && !(g != g && v != v) {

@@ -46,6 +46,13 @@ func convVNNI8x32(k4 int, w *int8, x *uint8, out *byte, ldo int, args *convArgs)
 //go:noescape
 func packPixelsVNNI(src *uint8, offs *int, kg int, dst *uint8, flip uint32)
 
+// packPixelsGatherVNNI is packPixelsVNNI reading a 64-byte window at
+// src + offs[i] and taking pixel j of row i from window byte idx[j]
+// (VPERMB; idx holds 64 bytes, the first 32 are used).
+//
+//go:noescape
+func packPixelsGatherVNNI(src *uint8, offs *int, kg int, dst *uint8, flip uint32, idx *uint8)
+
 // hasVNNI: AVX-512 with VNNI (Ice Lake, Zen 4 and later). x/sys/cpu
 // reports AVX-512 features only when the OS saves the ZMM state.
 var hasVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI

@@ -2038,6 +2038,55 @@ packPixelsVNNI_done:
 	VZEROUPPER
 	RET
 
+// func packPixelsGatherVNNI(src *uint8, offs *int, kg int, dst *uint8, flip uint32, idx *uint8)
+TEXT ·packPixelsGatherVNNI(SB), NOSPLIT, $0-48
+	MOVQ src+0(FP), AX
+	MOVQ offs+8(FP), DI
+	MOVQ kg+16(FP), CX
+	MOVQ dst+24(FP), DX
+	MOVL flip+32(FP), R10
+	VPBROADCASTD R10, Y15
+	MOVQ idx+40(FP), R10
+	VMOVDQU64 (R10), Z16
+	TESTQ CX, CX
+	JZ packPixelsGatherVNNI_done
+packPixelsGatherVNNI_loop:
+	MOVQ 0(DI), R8
+	VPERMB (AX)(R8*1), Z16, Z0
+	MOVQ 8(DI), R9
+	VPERMB (AX)(R9*1), Z16, Z1
+	MOVQ 16(DI), R10
+	VPERMB (AX)(R10*1), Z16, Z2
+	MOVQ 24(DI), R11
+	VPERMB (AX)(R11*1), Z16, Z3
+	VPXOR Y15, Y0, Y0
+	VPXOR Y15, Y1, Y1
+	VPXOR Y15, Y2, Y2
+	VPXOR Y15, Y3, Y3
+	VPUNPCKLBW Y1, Y0, Y4
+	VPUNPCKHBW Y1, Y0, Y5
+	VPUNPCKLBW Y3, Y2, Y6
+	VPUNPCKHBW Y3, Y2, Y7
+	VPUNPCKLWD Y6, Y4, Y8
+	VPUNPCKHWD Y6, Y4, Y9
+	VPUNPCKLWD Y7, Y5, Y10
+	VPUNPCKHWD Y7, Y5, Y11
+	VPERM2I128 $0x20, Y9, Y8, Y12
+	VPERM2I128 $0x20, Y11, Y10, Y13
+	VPERM2I128 $0x31, Y9, Y8, Y14
+	VPERM2I128 $0x31, Y11, Y10, Y4
+	VMOVDQU Y12, (DX)
+	VMOVDQU Y13, 32(DX)
+	VMOVDQU Y14, 64(DX)
+	VMOVDQU Y4, 96(DX)
+	ADDQ $32, DI
+	ADDQ $128, DX
+	DECQ CX
+	JNZ packPixelsGatherVNNI_loop
+packPixelsGatherVNNI_done:
+	VZEROUPPER
+	RET
+
 // func dwVNNI3x3(in *uint8, out *byte, args *dwArgs)
 TEXT ·dwVNNI3x3(SB), NOSPLIT, $0-24
 	MOVQ in+0(FP), AX

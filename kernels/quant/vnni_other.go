@@ -24,6 +24,12 @@ func packPixelsVNNI(src *uint8, offs *int, kg int, dst *uint8, flip uint32) {
 
 var hasVBMI = false
 
+func packPixelsGatherVNNI(src *uint8, offs *int, kg int, dst *uint8, flip uint32, idx *uint8) {
+	if !hasVBMI {
+		panic("quant: no VNNI kernels in this build")
+	}
+}
+
 func dwVNNI3x3(in *uint8, out *byte, args *dwArgs) {
 	if !hasVNNI {
 		panic("quant: no VNNI kernels in this build")

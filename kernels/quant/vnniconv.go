@@ -137,8 +137,15 @@ func convVNNI[T int8 | uint8](ctx *kernels.Ctx, g *convGeom, x []T, xZero int32,
 	direct := kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && oh == ih && ow == iw
 	grid := !direct && sh == 1 && sw == 1 && st.dt != tensor.Float32
 	hp, wp := oh+(kh-1)*dh, ow+(kw-1)*dw // grid: padded plane
-	ncols := mpix                        // GEMM columns: pixels, or grid positions
-	if grid {
+	// gathered grid: the columns are the output pixels themselves, each
+	// panel of 32 picked from a 64-byte window of the grid (VPERMB), so no
+	// junk columns are computed and results go straight to y
+	var gidx []uint8
+	if grid && hasVBMI {
+		gidx = gatherIndex(mpix, ow, wp)
+	}
+	ncols := mpix // GEMM columns: pixels, or grid positions
+	if grid && gidx == nil {
 		ncols = oh * wp
 	}
 	np := (ncols + vnniNR - 1) / vnniNR
@@ -171,7 +178,7 @@ func convVNNI[T int8 | uint8](ctx *kernels.Ctx, g *convGeom, x []T, xZero int32,
 	var src []uint8 // the column source of the current image and group
 	switch {
 	case grid:
-		t, err := alloc(tensor.Uint8, cg*hp*wp+wp+64)
+		t, err := alloc(tensor.Uint8, cg*hp*wp+wp+128)
 		if err != nil {
 			return err
 		}
@@ -187,7 +194,7 @@ func convVNNI[T int8 | uint8](ctx *kernels.Ctx, g *convGeom, x []T, xZero int32,
 	// grid output, or int32 results of a float output: scratch rows
 	var gout *tensor.Tensor
 	ldo := mpix
-	if grid || st.dt == tensor.Float32 {
+	if (grid && gidx == nil) || st.dt == tensor.Float32 {
 		dt := tensor.Uint8
 		if mode == 0 {
 			dt = tensor.Int32
@@ -202,6 +209,10 @@ func convVNNI[T int8 | uint8](ctx *kernels.Ctx, g *convGeom, x []T, xZero int32,
 	fullTo := ncols
 	if grid {
 		fullTo = np * vnniNR
+	}
+	if gidx != nil {
+		// windows of 64 bytes from the last panel's first grid position
+		fullTo = gridPos(mpix, ow, wp, (np-1)*vnniNR) + 64
 	}
 	if len(src) > 0 || direct {
 		// the assembly packer reads 32 bytes at src[j0+offs[p]] for full panels
@@ -253,7 +264,14 @@ func convVNNI[T int8 | uint8](ctx *kernels.Ctx, g *convGeom, x []T, xZero int32,
 			tile := func(t int, panel []uint8, packed *int) {
 				q, b0 := t/chunks, t%chunks*per
 				if *packed != q {
-					packPanel(src, offs, k, q*vnniNR, min(vnniNR, ncols-q*vnniNR), q*vnniNR+vnniNR <= fullTo, panel, flip)
+					if gidx != nil {
+						_ = panel[len(offs)/4*128-1]
+						j0 := gridPos(mpix, ow, wp, q*vnniNR)
+						_ = src[j0+offs[len(offs)-1]+63]
+						packPixelsGatherVNNI(&src[j0], &offs[0], len(offs)/4, &panel[0], flip, &gidx[q*vnniNR])
+					} else {
+						packPanel(src, offs, k, q*vnniNR, min(vnniNR, ncols-q*vnniNR), q*vnniNR+vnniNR <= fullTo, panel, flip)
+					}
 					*packed = q
 				}
 				b1 := min(b0+per, vn.cb)
@@ -354,6 +372,36 @@ func copyOut(st *outputStage, y *tensor.Tensor, off int, gout *tensor.Tensor, so
 			copy(yd[off+oy*ow:off+(oy+1)*ow], od[so+oy*wp:])
 		}
 	}
+}
+
+// gridPos is the position of output pixel j (of m, ow per row) on the
+// grid of width wp; j = m maps one past the last pixel.
+func gridPos(m, ow, wp, j int) int {
+	if j >= m {
+		return (m-1)/ow*wp + (m-1)%ow + 1
+	}
+	return j/ow*wp + j%ow
+}
+
+// gatherIndex returns, for every panel of 32 output pixels (m pixels,
+// ow per row, rows wp apart on the grid), the offsets of its pixels from
+// the panel's first grid position (32 bytes per panel, plus 32 bytes of
+// slack for the 64-byte index load), or nil if a panel spans more than
+// 64 grid positions.
+func gatherIndex(m, ow, wp int) []uint8 {
+	np := (m + vnniNR - 1) / vnniNR
+	idx := make([]uint8, np*vnniNR+32)
+	for q := 0; q < np; q++ {
+		b := gridPos(m, ow, wp, q*vnniNR)
+		for t := 0; t < vnniNR && q*vnniNR+t < m; t++ {
+			d := gridPos(m, ow, wp, q*vnniNR+t) - b
+			if d >= 64 {
+				return nil
+			}
+			idx[q*vnniNR+t] = uint8(d)
+		}
+	}
+	return idx
 }
 
 // packPanel interleaves columns [j0, j0+nc) of the k rows of src (row p

@@ -26,7 +26,8 @@ func main() {
 		gemmKernel(mr)
 	}
 	convKernel()
-	packKernel()
+	packKernel(false)
+	packKernel(true)
 	dwKernel()
 	gatherKernel()
 	padKernel()
@@ -358,23 +359,43 @@ func requant16f32(acc int, k, dst string) {
 // packKernel emits packPixelsVNNI: kg groups of four 32-byte rows (row i
 // at src + offs[i]) become 128-byte panel rows (pixel j's four values in
 // bytes 4j..4j+3), XORed with flip (0 or 0x80 per byte).
-func packKernel() {
-	const name = "packPixelsVNNI"
+//
+// With gather set it emits packPixelsGatherVNNI instead, which reads a
+// 64-byte window of each row and picks the panel's 32 pixels from it with
+// VPERMB (byte j of the row is window byte idx[j]).
+func packKernel(gather bool) {
+	name := "packPixelsVNNI"
+	if gather {
+		name = "packPixelsGatherVNNI"
+	}
 	p("")
-	p("// func %s(src *uint8, offs *int, kg int, dst *uint8, flip uint32)", name)
-	p("TEXT ·%s(SB), NOSPLIT, $0-36", name)
+	if gather {
+		p("// func %s(src *uint8, offs *int, kg int, dst *uint8, flip uint32, idx *uint8)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-48", name)
+	} else {
+		p("// func %s(src *uint8, offs *int, kg int, dst *uint8, flip uint32)", name)
+		p("TEXT ·%s(SB), NOSPLIT, $0-36", name)
+	}
 	p("\tMOVQ src+0(FP), AX")
 	p("\tMOVQ offs+8(FP), DI")
 	p("\tMOVQ kg+16(FP), CX")
 	p("\tMOVQ dst+24(FP), DX")
 	p("\tMOVL flip+32(FP), R10")
 	p("\tVPBROADCASTD R10, Y15")
+	if gather {
+		p("\tMOVQ idx+40(FP), R10")
+		p("\tVMOVDQU64 (R10), Z16") // the window index of each pixel
+	}
 	p("\tTESTQ CX, CX")
 	p("\tJZ %s_done", name)
 	p("%s_loop:", name)
 	for i, r := range []string{"R8", "R9", "R10", "R11"} {
 		p("\tMOVQ %d(DI), %s", 8*i, r)
-		p("\tVMOVDQU (AX)(%s*1), Y%d", r, i)
+		if gather {
+			p("\tVPERMB (AX)(%s*1), Z16, Z%d", r, i) // pixel j = window[idx[j]]
+		} else {
+			p("\tVMOVDQU (AX)(%s*1), Y%d", r, i)
+		}
 	}
 	for i := 0; i < 4; i++ {
 		p("\tVPXOR Y15, Y%d, Y%d", i, i)
