@@ -77,8 +77,10 @@ type DeviceConfig struct {
 	// locally (the device then compiles only its own piece).
 	NoFallback bool
 
-	// Slowdown emulates a slower device, as ServerConfig.Slowdown.
-	Slowdown float64
+	// Slowdown emulates a slower device, as ServerConfig.Slowdown, on the
+	// ComputeClock (ClockWall by default, or ClockCPU).
+	Slowdown     float64
+	ComputeClock string
 	// Threads is the local sessions' intra-op thread count (default 1).
 	Threads int
 
@@ -190,6 +192,9 @@ func NewDevice(cfg DeviceConfig) (*Device, error) {
 	}
 	if cfg.NextCodec == "" {
 		cfg.NextCodec = cfg.Codec
+	}
+	if err := checkClock(cfg.ComputeClock); err != nil {
+		return nil, err
 	}
 	if cfg.Slowdown < 0 {
 		return nil, fmt.Errorf("node: slowdown %v is negative", cfg.Slowdown)
@@ -538,14 +543,16 @@ func (d *Device) local(ctx context.Context, p *devPiece, acts []transport.NamedT
 			return nil, fmt.Errorf("node: %s piece: missing input %q", p.tier, n)
 		}
 	}
-	t0 := time.Now()
-	outs, err := p.sess.RunOrdered(in, nil)
-	raw := time.Since(t0)
+	var outs []*tensor.Tensor
+	raw, base, err := timeCompute(d.cfg.ComputeClock, func() (err error) {
+		outs, err = p.sess.RunOrdered(in, nil)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %s piece on the device: %w", p.tier, err)
 	}
 	t.DeviceRaw += raw
-	t.Device += slowdown(ctx, d.cfg.Slowdown, raw)
+	t.Device += slowdown(ctx, d.cfg.Slowdown, base, raw)
 	t.ran("device")
 	named := make([]transport.NamedTensor, len(outs))
 	for i, o := range outs {

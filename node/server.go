@@ -87,9 +87,12 @@ type ServerConfig struct {
 	Limits transport.Limits
 
 	// Slowdown emulates a slower machine: after running a piece the node
-	// sleeps (Slowdown-1) times the measured compute time, and reports both
-	// times (ParamComputeTime, ParamEmulatedTime). 0 or 1: no slowdown.
-	Slowdown float64
+	// waits until Slowdown times its compute time has passed, and reports
+	// both times (ParamComputeTime, ParamEmulatedTime). 0 or 1: no
+	// slowdown. ComputeClock says which compute time: ClockWall (default)
+	// or ClockCPU (the thread's CPU time, robust to other load).
+	Slowdown     float64
+	ComputeClock string
 	// Threads is each session's intra-op thread count (0: one per CPU).
 	Threads int
 
@@ -171,6 +174,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.MaxBatch < 0 || cfg.BatchWait < 0 {
 		return nil, fmt.Errorf("node: max batch %d and batch wait %v must not be negative", cfg.MaxBatch, cfg.BatchWait)
+	}
+	if err := checkClock(cfg.ComputeClock); err != nil {
+		return nil, err
 	}
 	if cfg.Slowdown < 0 {
 		return nil, fmt.Errorf("node: slowdown %v is negative", cfg.Slowdown)

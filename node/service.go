@@ -155,13 +155,19 @@ func (s *Server) runPiece(ctx context.Context, inputs []transport.NamedTensor) (
 		return nil, status.Error(codes.Internal, "node: piece run outside ModelInfer")
 	}
 	label := shortHash(st.p.hash)
-	t0 := time.Now()
-	outs, err := st.p.run(inputs)
-	raw := time.Since(t0)
+	clock := s.cfg.ComputeClock
+	if st.p.batch != nil {
+		clock = ClockWall // a batch may run on another request's goroutine
+	}
+	var outs []transport.NamedTensor
+	raw, base, err := timeCompute(clock, func() (err error) {
+		outs, err = st.p.run(inputs)
+		return err
+	})
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "node %s: piece %s: %v", s.cfg.Name, label, err)
 	}
-	st.compute, st.emulated = raw, slowdown(ctx, s.cfg.Slowdown, raw)
+	st.compute, st.emulated = raw, slowdown(ctx, s.cfg.Slowdown, base, raw)
 	s.met.latency.WithLabelValues(label, "compute").Observe(raw.Seconds())
 	s.met.latency.WithLabelValues(label, "emulated").Observe(st.emulated.Seconds())
 	if st.next == "" {
@@ -193,22 +199,6 @@ func forwardResult(err error) string {
 		return "no_next"
 	}
 	return "error"
-}
-
-// slowdown sleeps (factor-1) x raw (cut short if ctx ends) and returns the
-// emulated time, raw x factor.
-func slowdown(ctx context.Context, factor float64, raw time.Duration) time.Duration {
-	if factor <= 1 {
-		return raw
-	}
-	extra := time.Duration(float64(raw) * (factor - 1))
-	t := time.NewTimer(extra)
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		t.Stop()
-	}
-	return raw + extra
 }
 
 // forward runs st.next on the next tier with acts, within the budget the

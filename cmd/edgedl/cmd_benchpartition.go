@@ -25,6 +25,7 @@ func setupBenchPartition(e *env, fs *flag.FlagSet) func([]string) error {
 	fs.Float64Var(&o.EdgeSlowdown, "edge-slowdown", 2, "edge compute = this `factor` x this machine's (the cloud runs at 1x)")
 	fs.StringVar(&o.Codec, "codec", "fp32", "activation `codec` on the wire: fp32, fp16 or int8")
 	fs.IntVar(&o.Requests, "requests", 5, "timed requests per placement and bandwidth")
+	fs.StringVar(&o.ComputeClock, "clock", "wall", "`clock` the slowdowns multiply: wall, or cpu (the thread's CPU time: other load on the machine is not multiplied; needs --threads 1)")
 	fs.StringVar(&o.Statistic, "stat", "median", "`statistic` of each placement's requests: median, or min (robust to other load on the machine)")
 	fs.IntVar(&o.Candidates, "candidates", 6, "best-predicted device|edge cuts measured per bandwidth for the oracle (-1: all)")
 	fs.Float64Var(&o.Prune, "prune", 3, "skip cuts predicted more than this `factor` slower than the plan (-1: none)")
@@ -39,6 +40,9 @@ func setupBenchPartition(e *env, fs *flag.FlagSet) func([]string) error {
 				return usagef("--bandwidths: %q is not a positive number", f)
 			}
 			o.Bandwidths = append(o.Bandwidths, v)
+		}
+		if o.ComputeClock != "wall" && o.ComputeClock != "cpu" {
+			return usagef("--clock %q: want wall or cpu", o.ComputeClock)
 		}
 		if o.Statistic != "median" && o.Statistic != "min" {
 			return usagef("--stat %q: want median or min", o.Statistic)

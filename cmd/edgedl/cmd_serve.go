@@ -29,6 +29,7 @@ func setupServe(e *env, fs *flag.FlagSet) func([]string) error {
 	fs.StringVar(&cfg.NextTLS.KeyFile, "next-tls-key", "", "client key `file` for the next tier")
 	fs.Int64Var(&cfg.CacheBytes, "cache-bytes", 512<<20, "model cache memory limit in `bytes` (LRU eviction)")
 	fs.Float64Var(&cfg.Slowdown, "slowdown", 1, "emulate a slower machine: compute time x `factor` (sleeping the difference)")
+	fs.StringVar(&cfg.ComputeClock, "clock", "wall", "`clock` --slowdown multiplies: wall, or cpu (the thread's CPU time, robust to other load; use with --threads 1)")
 	fs.IntVar(&cfg.Threads, "threads", 0, "intra-op `threads` per model (0: one per CPU)")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", 0, "dynamic batching: run up to `N` rows of concurrent requests together (0 or 1: off)")
 	fs.DurationVar(&cfg.BatchWait, "batch-wait", 0, "with --max-batch, hold the first request of a burst this `long` for others to join")
