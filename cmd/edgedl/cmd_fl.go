@@ -45,7 +45,7 @@ var flOwners = map[string]string{
 	"compress": "server simulate", "dp-noise": "server simulate", "dp-clip": "server simulate",
 	"dp-delta": "server simulate", "max-norm": "server simulate", "norm-factor": "server simulate",
 	"deadline": "server simulate", "eval-every": "server simulate",
-	"listen": "server", "checkpoint": "server", "resume": "server", "min-updates": "server",
+	"listen": "server", "checkpoint": "server simulate", "resume": "server simulate", "min-updates": "server",
 	"wait-clients": "server", "heartbeat-timeout": "server", "concurrency": "server", "out": "server",
 	"linger": "server", "max-clients": "server",
 	"tls-cert": "server client", "tls-key": "server client", "tls-ca": "server client",
@@ -88,7 +88,7 @@ Flags by subcommand (a flag given to another subcommand is an error):
             --dp-noise --dp-clip --dp-delta --secagg --deadline --dropout
             --speed-spread --slow-fraction --slow-factor --stop-at --topology
             --gossip-steps --attackers --attack --workers --plot --eval-every
-            --limit --test-limit --threads --seed --json
+            --limit --test-limit --threads --seed --json --checkpoint --resume
 
 Algorithms: fedavg, fedprox[:MU], fedadam[:LR] (fedyogi, fedadagrad),
 median, trimmed-mean[:BETA], krum[:F[:M]] (robust to poisoned updates),
@@ -165,8 +165,8 @@ func setupFL(e *env, fs *flag.FlagSet) func([]string) error {
 	fs.Float64Var(&o.deadline, "deadline", 0, "round deadline in `seconds` (server default 60; simulate: simulated, 0 none)")
 	fs.IntVar(&o.evalEvery, "eval-every", 1, "evaluate the global model every `N` rounds")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:7070", "listen `address`")
-	fs.StringVar(&o.checkpoint, "checkpoint", "", "write the coordinator's state to `FILE` after every round")
-	fs.BoolVar(&o.resume, "resume", false, "continue from --checkpoint (after a restart)")
+	fs.StringVar(&o.checkpoint, "checkpoint", "", "write the coordinator's state (simulate: and the simulation's) to `FILE` after every round")
+	fs.BoolVar(&o.resume, "resume", false, "continue from --checkpoint (after a restart; simulate: the same settings, --rounds may grow)")
 	fs.IntVar(&o.minUpdates, "min-updates", 1, "a round aggregates only with at least `N` updates")
 	fs.IntVar(&o.waitClients, "wait-clients", 0, "start the first round once `N` clients registered (default --min-clients)")
 	fs.Float64Var(&o.heartbeat, "heartbeat-timeout", 0, "treat clients silent for `seconds` as gone (0: never)")
@@ -677,7 +677,7 @@ func (o *flOptions) runSimulate(ctx context.Context, e *env) error {
 		Dropout: o.dropout, SpeedSpread: o.speedSpread, MaxNorm: o.maxNorm, NormFactor: o.normFactor,
 		SlowFraction: o.slowFraction, SlowFactor: o.slowFactor, GossipSteps: o.gossipSteps,
 		Attackers: o.attackers, Attack: o.attack, Workers: o.workers, Threads: o.threads, EvalEvery: o.evalEvery,
-		Seed: o.seed, Log: e.log,
+		Seed: o.seed, Log: e.log, Checkpoint: o.checkpoint, Resume: o.resume,
 	}
 	if !o.asJSON {
 		fmt.Fprintf(e.stderr, "simulating %s on %s: %d clients (%s), C=%g, E=%d, B=%d, lr %g, %s uplink\n", o.algorithm, ds.name,

@@ -184,7 +184,9 @@ func (c *Coordinator) LoadCheckpoint(r io.Reader) error {
 		c.refusals[k] = v
 	}
 	c.round, c.inflight, c.cacheKey, c.sinceRep = nil, map[federated.ClientID]asyncJob{}, 0, nil
-	c.done = h.Done || (c.cfg.Rounds > 0 && h.Round >= uint64(c.cfg.Rounds))
+	// Done follows from the rounds alone (the only thing that ends a
+	// federation), so a finished run resumed with more rounds goes on.
+	c.done = c.cfg.Rounds > 0 && h.Round >= uint64(c.cfg.Rounds)
 	return nil
 }
 

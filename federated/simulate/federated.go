@@ -50,6 +50,16 @@ func (r *runner) runFederated(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
+	if cfg.Resume {
+		st, err := r.loadCheckpoint()
+		if err != nil {
+			return err
+		}
+		if err := r.restore(st, coord); err != nil {
+			return err
+		}
+		r.cfg.Log.Info("resumed", "checkpoint", cfg.Checkpoint, "rounds_done", len(r.records))
+	}
 	svc := flnet.NewService(coord, flnet.ServiceConfig{Now: func() time.Time { return r.now }, OnRound: r.record,
 		Meter: r.meter, Log: r.cfg.Log})
 	// Registration is set-up, not traffic of a round: not metered.
@@ -122,6 +132,9 @@ func (r *runner) runSync(ctx context.Context, svc *flnet.Service, conn *flnet.Lo
 			if err := r.secureRound(ctx, svc, round, ts, end); err != nil {
 				return err
 			}
+			if err := r.saveCheckpoint(svc); err != nil {
+				return err
+			}
 			continue
 		}
 		for _, t := range ts {
@@ -135,6 +148,9 @@ func (r *runner) runSync(ctx context.Context, svc *flnet.Service, conn *flnet.Lo
 		}
 		r.now = end
 		svc.Do(func(c *flnet.Coordinator) { c.CloseRound(r.now) })
+		if err := r.saveCheckpoint(svc); err != nil {
+			return err
+		}
 	}
 	return nil
 }

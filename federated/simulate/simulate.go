@@ -109,6 +109,13 @@ type Config struct {
 	ResidualClients int
 	Seed            uint64
 	Log             *slog.Logger
+	// Checkpoint, if set, is written after every completed round
+	// (synchronous algorithms); with Resume the run continues from it:
+	// the same configuration (Rounds may grow), the rounds already done
+	// are not rerun, and their records are returned again but not passed
+	// to onRound.
+	Checkpoint string
+	Resume     bool
 }
 
 // Record is one round's measurements, the JSON line of `edgedl fl
@@ -391,6 +398,10 @@ func Run(ctx context.Context, cfg Config, onRound func(Record) error) ([]Record,
 		return nil, configErr("client-level DP needs a synchronous averaging algorithm, not %s", cfg.Algorithm)
 	case gossip && comp.Scheme != "none":
 		return nil, configErr("gossip peers exchange dense models; --compress is not supported with it")
+	case cfg.Checkpoint != "" && (gossip || r.strategy.Async()):
+		return nil, configErr("checkpoints are written by synchronous algorithms, not %s", cfg.Algorithm)
+	case cfg.Resume && cfg.Checkpoint == "":
+		return nil, configErr("resume needs a checkpoint file")
 	}
 	if r.parts, err = Partition(cfg.Train, cfg.Partition, cfg.Clients, cfg.Seed); err != nil {
 		return nil, err
