@@ -1,6 +1,7 @@
 package federated
 
 import (
+	"slices"
 	"fmt"
 	"math"
 
@@ -99,6 +100,25 @@ type FedBuff struct {
 
 // Pending returns how many updates are buffered.
 func (b *FedBuff) Pending() int { return b.count }
+
+// Buffered returns a copy of the staleness-weighted sum of the buffered
+// updates and their count (nil, 0 when the buffer is empty): what a
+// coordinator's checkpoint keeps so that a restart loses no update.
+func (b *FedBuff) Buffered() ([]float64, int) {
+	if b.count == 0 {
+		return nil, 0
+	}
+	return slices.Clone(b.buf), b.count
+}
+
+// Restore refills the buffer with a sum and count saved by Buffered.
+func (b *FedBuff) Restore(sum []float64, count int) error {
+	if count < 0 || count >= max(b.K, 1) || (count > 0) != (sum != nil) {
+		return fmt.Errorf("federated: FedBuff: cannot restore %d buffered updates (K = %d)", count, b.K)
+	}
+	b.buf, b.count = slices.Clone(sum), count
+	return nil
+}
 
 // Add buffers u and, when the buffer holds K updates, applies their weighted
 // mean to global (in place) and reports applied = true.

@@ -327,6 +327,37 @@ func TestFedBuff(t *testing.T) {
 	}
 }
 
+// A FedBuff restored from Buffered mid-buffer flushes to the same model as
+// one that never stopped.
+func TestFedBuffRestore(t *testing.T) {
+	ups := []Update{{Client: 0, Params: []float32{0.1, -3}}, {Client: 1, Params: []float32{2.5, 1e-3}},
+		{Client: 2, Params: []float32{-1, 7}}}
+	a, g1 := &FedBuff{K: 3}, []float32{1, 1}
+	for _, u := range ups {
+		if _, err := a.Add(g1, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, g2 := &FedBuff{K: 3}, []float32{1, 1}
+	for _, u := range ups[:2] {
+		b.Add(g2, u)
+	}
+	sum, n := b.Buffered()
+	c := &FedBuff{K: 3}
+	if err := c.Restore(sum, n); err != nil || c.Pending() != 2 {
+		t.Fatalf("restore: %v, %d pending", err, c.Pending())
+	}
+	if applied, err := c.Add(g2, ups[2]); err != nil || !applied || !slices.Equal(g1, g2) {
+		t.Fatalf("restored flush: %v %v: %v, uninterrupted %v", applied, err, g2, g1)
+	}
+	if err := c.Restore(sum, 3); err == nil {
+		t.Error("restored a full buffer (K updates) without flushing")
+	}
+	if s, n := c.Buffered(); s != nil || n != 0 {
+		t.Errorf("empty buffer: %v %d", s, n)
+	}
+}
+
 func TestSelectClients(t *testing.T) {
 	pop := make([]ClientID, 100)
 	for i := range pop {

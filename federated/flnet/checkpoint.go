@@ -50,12 +50,16 @@ type ckptHeader struct {
 	DPOrders []float64 `json:"dp_orders,omitempty"`
 	DPRDP    []float64 `json:"dp_rdp,omitempty"`
 	DPRounds int       `json:"dp_rounds,omitempty"`
-	Vectors  []string  `json:"vectors"` // names of the float32 vectors that follow, each Dim long
+	// FedBuff's buffered updates: their count, and their float64 sum as the
+	// vectors fedbuff_hi + fedbuff_lo (float32 high part and remainder).
+	FedBuffCount int      `json:"fedbuff_count,omitempty"`
+	Vectors      []string `json:"vectors"` // names of the float32 vectors that follow, each Dim long
 }
 
 // SaveCheckpoint writes the coordinator's durable state: the round, the
-// global model, the server optimiser's state, the registered clients (with
-// token hashes and replay marks) and the privacy spent. An open round is not
+// global model, the server optimiser's state, FedBuff's buffered updates,
+// the registered clients (with token hashes and replay marks) and the
+// privacy spent. An open round is not
 // saved: after a restart it runs again from its start.
 func (c *Coordinator) SaveCheckpoint(w io.Writer) error {
 	h := ckptHeader{Version: 1, Session: c.cfg.Session, Strategy: c.cfg.Strategy.String(), Dim: c.dim,
@@ -78,6 +82,18 @@ func (c *Coordinator) SaveCheckpoint(w io.Writer) error {
 	}
 	if c.acct != nil {
 		h.DPOrders, h.DPRDP, h.DPRounds = c.acct.Orders, c.acct.RDP, c.dpRounds
+	}
+	if fb, ok := c.async.(*federated.FedBuff); ok {
+		if sum, n := fb.Buffered(); n > 0 && len(sum) == c.dim {
+			hi, lo := make([]float32, len(sum)), make([]float32, len(sum))
+			for i, x := range sum {
+				hi[i] = float32(x)
+				lo[i] = float32(x - float64(hi[i]))
+			}
+			h.FedBuffCount = n
+			h.Vectors = append(h.Vectors, "fedbuff_hi", "fedbuff_lo")
+			vecs = append(vecs, hi, lo)
+		}
 	}
 	hdr, err := json.Marshal(h)
 	if err != nil {
@@ -161,6 +177,22 @@ func (c *Coordinator) LoadCheckpoint(r io.Reader) error {
 		clients[cs.id] = cs
 		byName[cc.Name] = cs.id
 	}
+	// FedBuff's buffer, checked before the coordinator changes.
+	var fbSum []float64
+	fbCount := h.FedBuffCount
+	if fbCount > 0 {
+		hi, lo := vecs["fedbuff_hi"], vecs["fedbuff_lo"]
+		if hi == nil || lo == nil {
+			return fmt.Errorf("%w: %d buffered FedBuff updates without their sum", ErrCheckpoint, fbCount)
+		}
+		fbSum = make([]float64, len(hi))
+		for i := range fbSum {
+			fbSum[i] = float64(hi[i]) + float64(lo[i])
+		}
+		if err := (&federated.FedBuff{K: c.cfg.Strategy.K}).Restore(fbSum, fbCount); err != nil {
+			return fmt.Errorf("%w: %v", ErrCheckpoint, err)
+		}
+	}
 	c.setupStrategy()
 	if c.opt != nil && vecs["opt_m"] != nil && vecs["opt_v"] != nil {
 		c.opt.M, c.opt.V, c.opt.Steps = vecs["opt_m"], vecs["opt_v"], h.OptSteps
@@ -170,6 +202,9 @@ func (c *Coordinator) LoadCheckpoint(r io.Reader) error {
 		a.Version = h.Round
 	case *federated.FedBuff:
 		a.Version = h.Round
+		if fbCount > 0 {
+			a.Restore(fbSum, fbCount) // checked before anything was applied
+		}
 	case nil:
 		c.srv.Round = h.Round
 	}
