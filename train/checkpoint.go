@@ -19,6 +19,21 @@ type Checkpoint struct {
 	Step  int64 `json:"step"`  // optimiser steps completed
 	// Optimizer names the optimiser that wrote the state (informative).
 	Optimizer string `json:"optimizer"`
+	// Privacy records the DP-SGD settings of the run (PrivacySettings; empty
+	// without DP). A resumed run must train with the same ones, or the
+	// privacy spent before the checkpoint is accounted wrongly.
+	Privacy string `json:"privacy,omitempty"`
+}
+
+// PrivacySettings describes the DP-SGD settings of cfg on a training set
+// of n examples, everything the privacy accounting depends on, or "" when
+// cfg does not train with DP.
+func PrivacySettings(cfg Config, n int) string {
+	if cfg.PerExampleClip <= 0 || cfg.NoiseMultiplier <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("dp-sgd clip=%g noise=%g batch=%d examples=%d poisson=%v", cfg.PerExampleClip,
+		cfg.NoiseMultiplier, cfg.Batch, n, cfg.PoissonSampling)
 }
 
 // Checkpoint file layout: the magic "EDGEDLCK", a little-endian uint32

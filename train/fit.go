@@ -216,7 +216,7 @@ func Fit(ctx context.Context, p *Program, ds data.Dataset, cfg Config, cb Callba
 		if cfg.Checkpoint != "" {
 			every := max(cfg.CheckpointEvery, 1)
 			if (epoch+1)%every == 0 || epoch+1 == cfg.Epochs {
-				ck := &Checkpoint{Epoch: epoch + 1, Step: step}
+				ck := &Checkpoint{Epoch: epoch + 1, Step: step, Privacy: PrivacySettings(cfg, ds.Len())}
 				if err := SaveCheckpointFile(cfg.Checkpoint, p, cfg.Optimizer, ck); err != nil {
 					return hist, err
 				}

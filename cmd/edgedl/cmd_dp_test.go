@@ -125,3 +125,25 @@ func TestFLSimulateSlowAndStop(t *testing.T) {
 		}
 	}
 }
+
+// A DP run resumed with other DP settings (or none) is refused: the
+// privacy spent before the checkpoint would be accounted wrongly. With the
+// same settings it continues.
+func TestTrainDPResumeChecksSettings(t *testing.T) {
+	needMNIST(t)
+	dir := t.TempDir()
+	ckpt, out := filepath.Join(dir, "dp.ckpt"), filepath.Join(dir, "dp.onnx")
+	base := []string{"train", "mnist-2nn", "--dataset", "mnist", "--limit", "500", "--test-limit", "100",
+		"--batch", "100", "--lr", "0.5", "--dp-clip", "1", "--out", out, "--json", "--threads", "1", "--checkpoint", ckpt}
+	if _, stderr, code := runCLI(t, append(base, "--epochs", "1", "--dp-noise", "1.1")...); code != 0 {
+		t.Fatalf("first epoch: exit %d: %s", code, stderr)
+	}
+	_, stderr, code := runCLI(t, append(base, "--epochs", "2", "--dp-noise", "0.5", "--resume")...)
+	if code == 0 || !strings.Contains(stderr, "same DP flags") {
+		t.Errorf("resume with another noise multiplier: exit %d: %s", code, stderr)
+	}
+	stdout, stderr, code := runCLI(t, append(base, "--epochs", "2", "--dp-noise", "1.1", "--resume")...)
+	if code != 0 || !strings.Contains(stdout, `"epoch":2`) {
+		t.Errorf("resume with the same settings: exit %d: %s\n%s", code, stderr, stdout)
+	}
+}

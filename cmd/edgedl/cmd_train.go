@@ -346,6 +346,10 @@ func setupTrain(e *env, fs *flag.FlagSet) func([]string) error {
 			if err != nil {
 				return fmt.Errorf("resume: %w", err)
 			}
+			if now := train.PrivacySettings(cfg, ds.train.Len()); ck.Privacy != now {
+				return fmt.Errorf("resume: %s was trained with %q but this run has %q: give the same DP flags, or the privacy spent is accounted wrongly",
+					*ckpt, cmpOr(ck.Privacy, "no DP"), cmpOr(now, "no DP"))
+			}
 			cfg.StartEpoch, cfg.StartStep = ck.Epoch, ck.Step
 			if !*asJSON {
 				fmt.Fprintf(e.stdout, "resumed from %s after epoch %d (step %d)\n", *ckpt, ck.Epoch, ck.Step)
