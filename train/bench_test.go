@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/edgedl/edgedl/internal/testenv"
 	"github.com/edgedl/edgedl/tensor"
 	"github.com/edgedl/edgedl/train/arch"
 	"github.com/edgedl/edgedl/train/data"
@@ -39,7 +40,7 @@ func benchStep(b *testing.B, name string) {
 	batch := randomBatch(64, []int{1, 28, 28}, 10, 1)
 	opt := &SGD{Momentum: 0.9}
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := testenv.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		p.ZeroGrad()
 		if _, err := p.Step(batch, CrossEntropy{}); err != nil {
@@ -48,7 +49,7 @@ func benchStep(b *testing.B, name string) {
 		opt.Step(p.Vars(), 0.01)
 	}
 	b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "samples/s")
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := testenv.ProcessCPU() - cpu0; cpu > 0 {
 		// with 2 threads fully busy, wall time would be CPU time / 2
 		b.ReportMetric(float64(64*b.N)/cpu.Seconds()*2, "samples/2cpu-s")
 	}

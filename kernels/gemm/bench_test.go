@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/edgedl/edgedl/internal/testenv"
 )
 
 // benchShapes are M, K, N: square, a 3×3 conv as im2col GEMM (64 output
@@ -40,11 +42,11 @@ func randSlice(rng *rand.Rand, n int) []float32 {
 // GFLOP/cpu-s, per CPU-second of the process (per core when threaded).
 func timed(b *testing.B, m, n, k int, f func()) {
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := testenv.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		f()
 	}
-	cpu := processCPU() - cpu0
+	cpu := testenv.ProcessCPU() - cpu0
 	b.StopTimer()
 	flop := 2 * float64(m) * float64(n) * float64(k) * float64(b.N)
 	b.ReportMetric(flop/b.Elapsed().Seconds()/1e9, "GFLOP/s")

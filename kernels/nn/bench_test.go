@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgedl/edgedl/graph"
+	"github.com/edgedl/edgedl/internal/testenv"
 	"github.com/edgedl/edgedl/kernels"
 	"github.com/edgedl/edgedl/tensor"
 )
@@ -98,13 +99,13 @@ func BenchmarkConv(b *testing.B) {
 				out := make([]*tensor.Tensor, 1)
 				in := []*tensor.Tensor{x, w, bias}
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := testenv.ProcessCPU()
 				for i := 0; i < b.N; i++ {
 					if err := k.Run(ctx, in, out); err != nil {
 						b.Fatal(err)
 					}
 				}
-				cpu := processCPU() - cpu0
+				cpu := testenv.ProcessCPU() - cpu0
 				y := out[0]
 				oh, ow := y.Shape[2], y.Shape[3]
 				flops := 2 * float64(cb.m*oh*ow) * float64(cb.c/cb.group*cb.k*cb.k)

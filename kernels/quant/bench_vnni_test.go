@@ -4,31 +4,20 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgedl/edgedl/internal/testenv"
 	"github.com/edgedl/edgedl/kernels"
 	"github.com/edgedl/edgedl/tensor"
 )
-
-// processCPU is the process's user+system CPU time: benchmarks report
-// GOPS per CPU-second too ("cpu-GOPS"), which a loaded shared machine
-// disturbs far less than wall time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // reportOps reports GOPS (2 ops per multiply-accumulate) by wall time and
 // per CPU-second.
 func reportOps(b *testing.B, macs float64, cpu0 time.Duration) {
 	ops := 2 * macs * float64(b.N)
 	b.ReportMetric(ops/b.Elapsed().Seconds()/1e9, "GOPS")
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := testenv.ProcessCPU() - cpu0; cpu > 0 {
 		b.ReportMetric(ops/cpu.Seconds()/1e9, "cpu-GOPS")
 	}
 }
@@ -78,7 +67,7 @@ func BenchmarkGemmShapes(b *testing.B) {
 					c := make([]int32, s.m*s.n)
 					ctx := benchCtx(b, th)
 					b.ResetTimer()
-					cpu0 := processCPU()
+					cpu0 := testenv.ProcessCPU()
 					for range b.N {
 						GemmU8(ctx, s.m, a, s.k, []int32{3}, pb, c, s.n)
 					}
@@ -145,7 +134,7 @@ func BenchmarkConvShapes(b *testing.B) {
 					oh, ow := out[0].Shape[2], out[0].Shape[3]
 					macs := float64(c.w[0]*c.w[1]*c.w[2]*c.w[3]) * float64(oh*ow)
 					b.ResetTimer()
-					cpu0 := processCPU()
+					cpu0 := testenv.ProcessCPU()
 					for range b.N {
 						rec.Free(out[0])
 						if err := k.Run(ctx, []*tensor.Tensor{x}, out); err != nil {
@@ -256,7 +245,7 @@ func BenchmarkMobileNetV2Chain(b *testing.B) {
 				}
 				run()
 				b.ResetTimer()
-				cpu0 := processCPU()
+				cpu0 := testenv.ProcessCPU()
 				for range b.N {
 					run()
 				}
