@@ -28,7 +28,7 @@ func TestFuseConvResidual(t *testing.T) {
 		}
 		return tensor.Float32s(shape, v)
 	}
-	const c, h = 8, 9
+	const h = 9
 	ints := func(name string, v ...int64) *graph.Attr {
 		return &graph.Attr{Name: name, Type: graph.AttrInts, Ints: v}
 	}
@@ -36,15 +36,18 @@ func TestFuseConvResidual(t *testing.T) {
 		name  string
 		other string // what the Add takes besides the Conv output
 		k     int
+		c     int // channels in and out
 	}{
-		{"dead-intermediate", "r0", 1}, // r0 dies at the Conv: overwritten in place
-		{"graph-input", "x", 3},        // also the Conv's input: copied
-		{"broadcast", "mean", 3},       // added after the product
-		{"kept-alive", "r0b", 1},       // read again after the Add: copied
+		{"dead-intermediate", "r0", 1, 8}, // r0 dies at the Conv: overwritten in place
+		{"graph-input", "x", 3, 8},        // also the Conv's input: copied
+		{"broadcast", "mean", 3, 8},       // added after the product
+		{"kept-alive", "r0b", 1, 8},       // read again after the Add: copied
+		{"small-map", "x", 3, 256},        // 9x9 maps, 256 channels: Yᵀ = im2colᵀ·Wᵀ
 	} {
+		c := tc.c
 		for _, threads := range []int{1, 2} {
 			g := &graph.Graph{Name: "res",
-				Inputs:  []graph.ValueInfo{{Name: "x", Kind: graph.KindTensor, DType: tensor.Float32, HasShape: true, Shape: []graph.Dim{{Value: 1}, {Value: c}, {Value: h}, {Value: h}}}},
+				Inputs:  []graph.ValueInfo{{Name: "x", Kind: graph.KindTensor, DType: tensor.Float32, HasShape: true, Shape: []graph.Dim{{Value: 1}, {Value: int64(c)}, {Value: h}, {Value: h}}}},
 				Outputs: []graph.ValueInfo{{Name: "y", Kind: graph.KindTensor, DType: tensor.Float32}},
 			}
 			g.AddInitializer("w", rnd(c, c, tc.k, tc.k))

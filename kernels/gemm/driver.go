@@ -23,6 +23,7 @@ type call struct {
 	b      []float32
 	ldb    int
 	transB bool
+	off    []int32 // row offsets of B in b (indirect kernels), or nil
 
 	epFlags uint32
 	lo, hi  float32
@@ -123,6 +124,10 @@ func (g *call) run(ws *workspace) {
 // block computes rows i0..i1 and columns j0..j1 of C; i0 is a multiple of
 // mr and j0 of nr.
 func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
+	if g.off != nil {
+		g.blockIndirect(ws, i0, i1, j0, j1)
+		return
+	}
 	kern := g.kern
 	mr, nr := kern.mr, kern.nr
 	kc := g.kcA
@@ -294,6 +299,75 @@ func (g *call) scaleOnly() {
 				cb = g.colBias[j:]
 			}
 			row[j] = finish(v, 0, 0, &p, rb, cb)
+		}
+	}
+}
+
+// blockIndirect is block for an indirect B (g.off). The loops run K
+// blocks, then B tiles, then A panels: a tile's B rows (for a
+// convolution, a few rows of a few padded input planes) stay in L1 while
+// every A panel passes over them, and the packed A block streams from L2
+// in order.
+func (g *call) blockIndirect(ws *workspace, i0, i1, j0, j1 int) {
+	kern := g.kern
+	mr, nr := kern.mr, kern.nr
+	kc := g.kcA
+	mpad := roundUp(g.m, mr)
+	if len(ws.tmp) < mr*nr {
+		ws.tmp = alignedFloats(mr * nr)
+	}
+	var p kparams
+	for p0 := 0; p0 < g.k; p0 += kc {
+		kb := min(kc, g.k-p0)
+		ablk := g.pa[p0*mpad+i0*kb:]
+		p.off = &g.off[p0]
+		p.flags = 0
+		p.alpha, p.beta = g.alpha, g.beta
+		if g.alpha != 1 {
+			p.flags |= flagAlpha
+		}
+		if p0 > 0 {
+			p.flags |= flagLoadC
+			p.beta = 1
+		} else if g.beta != 0 {
+			p.flags |= flagLoadC
+		}
+		if p0+kb == g.k {
+			p.flags |= g.epFlags
+			p.lo, p.hi = g.lo, g.hi
+		}
+		for j := j0; j < j1; j += nr {
+			cols := min(nr, j1-j)
+			p.cols = uint32(cols)
+			p.mask0, p.mask1 = laneMasks(cols)
+			if p.flags&flagColBias != 0 {
+				p.colBias = &g.colBias[j]
+			}
+			bp := &g.b[j]
+			for i := i0; i < i1; i += mr {
+				rows := min(mr, i1-i)
+				p.rows = uint32(rows)
+				fn := kern.indirect
+				if cols <= nr/2 && !noNarrow {
+					for _, s := range kern.narrow {
+						if rows <= s.h {
+							fn = s.indirect
+							break
+						}
+					}
+				} else if rows < mr && !noShort {
+					for _, s := range kern.short {
+						if rows <= s.h {
+							fn = s.indirect
+							break
+						}
+					}
+				}
+				if p.flags&flagRowBias != 0 {
+					p.rowBias = &g.rowBias[i]
+				}
+				fn(kb, &ablk[(i-i0)*kb], bp, &g.c[i*g.ldc+j], g.ldc, &p)
+			}
 		}
 	}
 }

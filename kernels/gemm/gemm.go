@@ -114,6 +114,59 @@ func SgemmPackedASource(m, n, k int, alpha float32, pa *PackedA, src BSource,
 	g.run(ws)
 }
 
+// HasIndirect reports whether SgemmPackedAIndirect has a micro-kernel
+// that reads B through its offsets on this CPU; without one it gathers
+// the rows into blocks first, which is no faster than an explicit im2col.
+func HasIndirect() bool { return activeKernel.indirect != nil }
+
+// SgemmPackedAIndirect is SgemmPackedA with row p of the k×n operand B
+// read in place at b[off[p] : off[p]+n]: an indirection table instead of
+// a matrix. For a stride-1 convolution whose input was copied into
+// zero-padded planes, row (channel, ky, kx) of the unfolded input is the
+// padded input itself, shifted by channel*plane + ky*width + kx, when the
+// output is computed on the padded width (the extra columns are dropped
+// by the caller): the product then reads the input with no im2col copy.
+// Every off[p] must lie in [0, len(b)-n].
+func SgemmPackedAIndirect(m, n, k int, alpha float32, pa *PackedA, b []float32, off []int32,
+	beta float32, c []float32, ldc int, opt *Options) {
+	if pa == nil || pa.m != m || pa.k != k {
+		panic(fmt.Sprintf("gemm: SgemmPackedAIndirect: packed A is %s, call wants %dx%d", pa.dims(), m, k))
+	}
+	if n < 0 || len(off) < k {
+		panic(fmt.Sprintf("gemm: SgemmPackedAIndirect: n=%d, %d offsets for k=%d", n, len(off), k))
+	}
+	for p, o := range off[:k] {
+		if o < 0 || int(o) > len(b)-n {
+			panic(fmt.Sprintf("gemm: SgemmPackedAIndirect: off[%d]=%d outside B of %d floats (n=%d)", p, o, len(b), n))
+		}
+	}
+	checkC(m, n, c, ldc, opt)
+	if m == 0 || n == 0 {
+		return
+	}
+	g := call{kern: pa.kern, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc}
+	g.setOptions(opt)
+	if k == 0 {
+		g.scaleOnly()
+		return
+	}
+	ws := getWorkspace()
+	defer putWorkspace(ws)
+	g.pa, g.kcA = pa.data, pa.kc
+	if pa.kern.indirect == nil || forcePack || forceDirect {
+		// No indirect kernel: gather the rows block by block.
+		g.src = func(dst []float32, ld, p0, kb, j0, nc int) {
+			for p := 0; p < kb; p++ {
+				o := int(off[p0+p]) + j0
+				copy(dst[p*ld:p*ld+nc], b[o:o+nc])
+			}
+		}
+	} else {
+		g.b, g.off = b, off[:k]
+	}
+	g.run(ws)
+}
+
 // SgemmPackedB computes C = alpha*op(A)*B + beta*C with B pre-packed by
 // PackB (k×n as packed). op(A) is m×k. opt may be nil.
 func SgemmPackedB(transA bool, m, n, k int, alpha float32, a []float32, lda int, pb *PackedB,

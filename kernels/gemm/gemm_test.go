@@ -26,6 +26,10 @@ func variants() []variant {
 		if k.direct != nil {
 			vs = append(vs, variant{name: k.name + "_directB", kern: k, forceDirect: true})
 		}
+		if k.indirect != nil {
+			// the default paths: in-place B for small M, indirect B
+			vs = append(vs, variant{name: k.name + "_default", kern: k})
+		}
 		if k.short != nil {
 			vs = append(vs, variant{name: k.name + "_noshort", kern: k, noShort: true})
 		}
@@ -154,6 +158,8 @@ const (
 	modePackedA
 	modePackedB
 	modeSource
+	modeIndirect
+	numModes
 )
 
 // goParallel is a ParallelFor that runs chunks on goroutines.
@@ -194,7 +200,8 @@ func check(t *testing.T, rng *rand.Rand, tc testCase, md mode, par ParallelFor) 
 		}
 		return float64(A.at(i, p))
 	}
-	bOf := func(p, j int) float64 {
+	var bOf func(p, j int) float64
+	bOf = func(p, j int) float64 {
 		if tc.transB {
 			return float64(B.at(j, p))
 		}
@@ -249,6 +256,23 @@ func check(t *testing.T, rng *rand.Rand, tc testCase, md mode, par ParallelFor) 
 				}
 			}
 		}
+	case modeIndirect:
+		// Rows of B at random, overlapping offsets of one buffer, the
+		// last one ending at the buffer's end.
+		pa := PackA(tc.transA, tc.m, tc.k, A.s(), A.ld)
+		buf := make([]float32, tc.n+tc.k+rng.IntN(2*tc.n+8))
+		for i := range buf {
+			buf[i] = rng.Float32()*2 - 1
+		}
+		off := make([]int32, tc.k)
+		for p := range off {
+			off[p] = int32(rng.IntN(len(buf) - tc.n + 1))
+		}
+		if tc.k > 0 {
+			off[tc.k-1] = int32(len(buf) - tc.n)
+		}
+		bOf = func(p, j int) float64 { return float64(buf[int(off[p])+j]) }
+		SgemmPackedAIndirect(tc.m, tc.n, tc.k, tc.alpha, pa, buf, off, tc.beta, C.s(), C.ld, opt)
 	}
 	bad := 0
 	for idx, got := range C.buf {
@@ -315,9 +339,9 @@ func TestKparamsLayout(t *testing.T) {
 		unsafe.Offsetof(p.rowBias), unsafe.Offsetof(p.colBias), unsafe.Offsetof(p.flags),
 		unsafe.Offsetof(p.rows), unsafe.Offsetof(p.mask0), unsafe.Offsetof(p.mask1),
 		unsafe.Offsetof(p.alpha), unsafe.Offsetof(p.beta), unsafe.Offsetof(p.lo),
-		unsafe.Offsetof(p.hi), unsafe.Offsetof(p.cols), unsafe.Offsetof(p.ldb),
+		unsafe.Offsetof(p.hi), unsafe.Offsetof(p.cols), unsafe.Offsetof(p.ldb), unsafe.Offsetof(p.off),
 	}
-	want := []uintptr{0, 8, 16, 20, 24, 28, 32, 36, 40, 44, 48, 56}
+	want := []uintptr{0, 8, 16, 20, 24, 28, 32, 36, 40, 44, 48, 56, 64}
 	for i := range want {
 		if offs[i] != want[i] {
 			t.Fatalf("kparams field %d at offset %d, assembly expects %d", i, offs[i], want[i])
@@ -352,13 +376,13 @@ func TestEdges(t *testing.T) {
 							case 2:
 								tc.alpha, tc.beta = 1.5, 0.25
 							}
-							check(t, rng, tc, mode(rng.IntN(5)), nil)
+							check(t, rng, tc, mode(rng.IntN(int(numModes))), nil)
 						}
 					}
 				}
 				// K around the block size, where C is loaded back.
 				for _, k := range edgeSizes(8, kern.kc) {
-					for _, md := range []mode{modeSgemm, modePackedA, modePackedB, modeSource} {
+					for _, md := range []mode{modeSgemm, modePackedA, modePackedB, modeSource, modeIndirect} {
 						tc := testCase{m: kern.mr + 1, n: kern.nr + 3, k: k, alpha: 0.75, beta: float32(rng.IntN(2)),
 							transA: rng.IntN(2) == 0, transB: rng.IntN(2) == 0, offA: 1, offB: 3, padC: 1}
 						check(t, rng, tc, md, nil)
@@ -387,7 +411,7 @@ func TestRandom(t *testing.T) {
 						alpha: []float32{1, -1, 0.5, 2}[rng.IntN(4)], beta: []float32{0, 1, -0.5}[rng.IntN(3)],
 						padA: rng.IntN(4), padB: rng.IntN(4), padC: rng.IntN(4), offA: rng.IntN(7), offB: rng.IntN(7),
 					}
-					md := mode(rng.IntN(5))
+					md := mode(rng.IntN(int(numModes)))
 					if md != modeSgemm {
 						tc.ep = randomEpilogue(rng, tc.m, tc.n)
 					}
@@ -431,7 +455,7 @@ func TestEpilogue(t *testing.T) {
 				rng := rand.New(rand.NewPCG(3, 3))
 				for _, k := range []int{1, 9, kern.kc + 5} {
 					for _, act := range []Activation{ActNone, ActReLU, ActClip} {
-						for _, md := range []mode{modeEx, modePackedA, modePackedB, modeSource} {
+						for _, md := range []mode{modeEx, modePackedA, modePackedB, modeSource, modeIndirect} {
 							for _, beta := range []float32{0, 0.5} {
 								m, n := 2*kern.mr+1, 2*kern.nr+5
 								ep := randomEpilogue(rng, m, n)
@@ -456,7 +480,7 @@ func TestParallel(t *testing.T) {
 				rng := rand.New(rand.NewPCG(4, 4))
 				shapes := [][3]int{{64, 300, 70}, {200, 17, 300}, {97, 1000, 13}, {33, 129, kern.kc + 3}}
 				for _, s := range shapes {
-					for _, md := range []mode{modeSgemm, modeEx, modePackedA, modePackedB, modeSource} {
+					for _, md := range []mode{modeSgemm, modeEx, modePackedA, modePackedB, modeSource, modeIndirect} {
 						tc := testCase{m: s[0], n: s[1], k: s[2], alpha: 1, beta: 0.5, padC: 2, offA: 3, offB: 1,
 							ep: randomEpilogue(rng, s[0], s[1])}
 						if md == modeSgemm {
@@ -564,5 +588,24 @@ func TestIm2colBlock(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestUnpack checks that Unpack inverts PackA at block and panel edges.
+func TestUnpack(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, kern := range kernelsUnderTest() {
+		withKernel(kern, func() {
+			for _, s := range [][2]int{{1, 1}, {13, 7}, {kern.mr*2 + 3, kern.kc + 9}, {5, 2*kern.kc + 1}} {
+				m, k := s[0], s[1]
+				a := randSlice(rng, m*k)
+				got := PackA(false, m, k, a, k).Unpack()
+				for i := range a {
+					if got[i] != a[i] {
+						t.Fatalf("%s %dx%d: element %d = %g, want %g", kern.name, m, k, i, got[i], a[i])
+					}
+				}
+			}
+		})
 	}
 }

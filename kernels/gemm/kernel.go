@@ -25,6 +25,9 @@ type microKernel struct {
 	// p.ldb, partial rows masked), which saves packing B when it would be
 	// used by few A panels.
 	direct func(k int, a, b, c *float32, ldc int, p *kparams)
+	// indirect, if set, is fn reading row p of B at b + p.off[p] (see
+	// SgemmPackedAIndirect).
+	indirect func(k int, a, b, c *float32, ldc int, p *kparams)
 	// short lists cheaper variants, by increasing height, that compute
 	// only the first h rows of an A panel: used for panels with rows ≤ h
 	// (the last panel of M, and small M such as a batch-1 Gemm).
@@ -37,8 +40,8 @@ type microKernel struct {
 
 // shortKernel is a variant of a micro-kernel for short panels.
 type shortKernel struct {
-	h          int
-	fn, direct func(k int, a, b, c *float32, ldc int, p *kparams)
+	h                    int
+	fn, direct, indirect func(k int, a, b, c *float32, ldc int, p *kparams)
 }
 
 // activeKernel is the micro-kernel used by new calls and new packings,

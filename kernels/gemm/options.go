@@ -59,7 +59,8 @@ type kparams struct {
 	lo, hi  float32 // clip bounds (flagClip)
 	cols    uint32  // columns of the tile to store, 1..nr
 	_       uint32
-	ldb     int // row stride of B for the direct (unpacked B) kernels
+	ldb     int    // row stride of B for the direct (unpacked B) kernels
+	off     *int32 // row offsets of B for the indirect kernels
 }
 
 const (

@@ -50,6 +50,27 @@ func sgemmKernelAVX512R4N16(k int, a *float32, b *float32, c *float32, ldc int, 
 //go:noescape
 func sgemmKernelAVX512R4N16Direct(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
 
+// The Indirect variants read row p of B at b + p.off[p] floats (see
+// SgemmPackedAIndirect), under the lane masks.
+
+//go:noescape
+func sgemmKernelAVX512Indirect(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R8Indirect(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R4Indirect(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512N16Indirect(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R8N16Indirect(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
+//go:noescape
+func sgemmKernelAVX512R4N16Indirect(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
+
 // sgemmKernelAVX2 is the 6×16 AVX2+FMA micro-kernel (kernel_amd64.s).
 //
 //go:noescape
@@ -86,15 +107,15 @@ var (
 var kernelAVX512 = &microKernel{
 	name: "avx512_12x32", mr: 12, nr: 32, kc: 384, nc: 384,
 	maskRows: true, maskCols: true, padRowBias: true,
-	fn: sgemmKernelAVX512, direct: sgemmKernelAVX512Direct,
+	fn: sgemmKernelAVX512, direct: sgemmKernelAVX512Direct, indirect: sgemmKernelAVX512Indirect,
 	short: []shortKernel{
-		{h: 4, fn: sgemmKernelAVX512R4, direct: sgemmKernelAVX512R4Direct},
-		{h: 8, fn: sgemmKernelAVX512R8, direct: sgemmKernelAVX512R8Direct},
+		{h: 4, fn: sgemmKernelAVX512R4, direct: sgemmKernelAVX512R4Direct, indirect: sgemmKernelAVX512R4Indirect},
+		{h: 8, fn: sgemmKernelAVX512R8, direct: sgemmKernelAVX512R8Direct, indirect: sgemmKernelAVX512R8Indirect},
 	},
 	narrow: []shortKernel{
-		{h: 4, fn: sgemmKernelAVX512R4N16, direct: sgemmKernelAVX512R4N16Direct},
-		{h: 8, fn: sgemmKernelAVX512R8N16, direct: sgemmKernelAVX512R8N16Direct},
-		{h: 12, fn: sgemmKernelAVX512N16, direct: sgemmKernelAVX512N16Direct},
+		{h: 4, fn: sgemmKernelAVX512R4N16, direct: sgemmKernelAVX512R4N16Direct, indirect: sgemmKernelAVX512R4N16Indirect},
+		{h: 8, fn: sgemmKernelAVX512R8N16, direct: sgemmKernelAVX512R8N16Direct, indirect: sgemmKernelAVX512R8N16Indirect},
+		{h: 12, fn: sgemmKernelAVX512N16, direct: sgemmKernelAVX512N16Direct, indirect: sgemmKernelAVX512N16Indirect},
 	},
 }
 

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -74,9 +75,22 @@ var convBenches = []convBench{
 	{"c7x7_3to64_224_s2", 3, 224, 224, 64, 7, 2, 1},
 	{"c3x3_256to256_14_s1", 256, 14, 14, 256, 3, 1, 1},
 	{"c3x3_512to512_7_s1", 512, 7, 7, 512, 3, 1, 1},
+	{"c3x3_160to224_7_s1", 160, 7, 7, 224, 3, 1, 1}, // Inception v2's last modules
+	{"c3x3_128to160_14_s1", 128, 14, 14, 160, 3, 1, 1},
 }
 
+// BenchmarkConv times one Conv node per shape. For A/B runs, CONV_IM2COL=1
+// in the environment turns the indirect path off, CONV_NOSMALL=1 the
+// small-map one.
 func BenchmarkConv(b *testing.B) {
+	if os.Getenv("CONV_IM2COL") != "" {
+		noIndirect = true
+		defer func() { noIndirect = false }()
+	}
+	if os.Getenv("CONV_NOSMALL") != "" {
+		noSmallMap = true
+		defer func() { noSmallMap = false }()
+	}
 	for _, cb := range convBenches {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/t%d", cb.name, threads), func(b *testing.B) {
@@ -153,6 +167,14 @@ func (r *reuseAlloc) Alloc(dt tensor.DType, shape []int) (*tensor.Tensor, error)
 
 // BenchmarkConvReuse is BenchmarkConv with recycled outputs and scratch.
 func BenchmarkConvReuse(b *testing.B) {
+	if os.Getenv("CONV_IM2COL") != "" {
+		noIndirect = true
+		defer func() { noIndirect = false }()
+	}
+	if os.Getenv("CONV_NOSMALL") != "" {
+		noSmallMap = true
+		defer func() { noSmallMap = false }()
+	}
 	for _, cb := range convBenches {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/t%d", cb.name, threads), func(b *testing.B) {

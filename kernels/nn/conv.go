@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/edgedl/edgedl/kernels"
 	"github.com/edgedl/edgedl/kernels/gemm"
@@ -23,8 +24,12 @@ type convKernel struct {
 	w      any             // constant weights as []float32 or []float64 (nil once packed)
 	wShape []int           // shape of a constant W
 	packed []*gemm.PackedA // per group, for constant float32 weights
-	bias   any             // constant bias, or nil
-	nB     int             // length of a constant bias
+	// transposed holds W^T per group, packed for the small-map products
+	// (see convsmall.go) on their first use.
+	transposed     []*gemm.PackedB
+	transposedOnce sync.Once
+	bias           any // constant bias, or nil
+	nB             int // length of a constant bias
 	// residual: input 3 is added to the convolution (after the bias,
 	// before the activation): Conv -> Add(other) [-> Relu] as the
 	// runtime's optimizer fuses residual blocks (AttrResidual).
@@ -278,7 +283,7 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor,
 			}
 		}()
 	}
-	p := convProblem[F]{ctx: ctx, x: xd, w: wd, bias: bias, y: y.Data.([]F), n: n, c: c, m: m,
+	p := convProblem[F]{ctx: ctx, kern: k, x: xd, w: wd, bias: bias, y: y.Data.([]F), n: n, c: c, m: m,
 		cg: cg, group: k.group, win: win, act: act, beta: beta}
 	if _, ok := any(xd).([]float32); ok { // packed weights are float32
 		p.packed = k.packed
@@ -364,6 +369,7 @@ type convProblem[F float] struct {
 	ctx           *kernels.Ctx
 	x, w, bias, y []F
 	packed        []*gemm.PackedA
+	kern          *convKernel
 	n, c, m, cg   int
 	group         int
 	win           window
@@ -474,12 +480,21 @@ func (p *convProblem[F]) epilogue(n, m0, rows, j0, j1 int, withBias bool) {
 	})
 }
 
+// noIndirect turns the indirect path off (tests and A/B benchmarks).
+var noIndirect = false
+
 // im2colGemm is the general path: for each image, group and tile of output
 // positions, unfold the input patches into a (C/g·Πk) × tile matrix and
 // multiply by the weights. Tiles bound the scratch space (about 1 MiB: the
 // runtime holds scratch until the end of the run).
 func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) error {
 	kdim := p.cg * p.kk
+	if p.packed != nil && is2d && useSmallMap(d2, p.cg*p.kk, p.m/p.group) && !noSmallMap {
+		return p.smallMap(d2)
+	}
+	if p.packed != nil && is2d && useIndirect(d2, p.cg, p.m/p.group) && !noIndirect {
+		return p.indirect(d2)
+	}
 	if p.packed != nil && is2d {
 		// float32 with packed weights: the gemm asks for the unfolded
 		// input an L2-sized block at a time, so it is never stored whole.

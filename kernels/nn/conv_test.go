@@ -268,6 +268,17 @@ func convCases() []convCase {
 		{name: "s1-many-channels", n: 1, c: 3, m: 200, group: 1, in: []int{20, 30}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
 		{name: "s1-same-upper", n: 1, c: 3, m: 5, group: 1, in: []int{7, 8}, k: []int{4, 4}, autoPad: "SAME_UPPER", constW: true},
 		{name: "s1-valid-7x7", n: 1, c: 2, m: 3, group: 1, in: []int{9, 12}, k: []int{7, 7}, constW: true},
+		// the indirect path's phase planes and grids
+		{name: "s2-7x7-stem", n: 1, c: 3, m: 16, group: 1, in: []int{37, 41}, k: []int{7, 7}, strides: []int{2, 2}, pads: []int{3, 3, 3, 3}, bias: true, constW: true, act: "Relu"},
+		{name: "s1-7x1-grid-is-output", n: 2, c: 8, m: 13, group: 1, in: []int{11, 17}, k: []int{7, 1}, pads: []int{3, 0, 3, 0}, bias: true, constW: true},
+		{name: "s1-1x7", n: 1, c: 8, m: 12, group: 1, in: []int{9, 17}, k: []int{1, 7}, pads: []int{0, 3, 0, 3}, constW: true},
+		{name: "s2-dilated", n: 1, c: 5, m: 9, group: 1, in: []int{19, 23}, k: []int{3, 3}, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 2, 2}, constW: true},
+		{name: "s3x2-asym", n: 1, c: 4, m: 8, group: 2, in: []int{20, 21}, k: []int{3, 4}, strides: []int{3, 2}, pads: []int{0, 2, 1, 1}, bias: true, constW: true},
+		// the small-map path (output channels in the lanes)
+		{name: "small-7x7", n: 1, c: 16, m: 256, group: 1, in: []int{7, 7}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
+		{name: "small-7x7-s2-groups", n: 2, c: 24, m: 512, group: 2, in: []int{13, 14}, k: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, bias: true, constW: true},
+		{name: "small-5x5-sigmoid", n: 1, c: 8, m: 270, group: 1, in: []int{9, 6}, k: []int{5, 5}, pads: []int{2, 2, 2, 2}, constW: true, act: "Sigmoid"},
+		{name: "s1-3x3-wide", n: 1, c: 16, m: 40, group: 1, in: []int{30, 70}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
 	}
 	// random 2-D shapes
 	for i := 0; i < 12; i++ {
@@ -285,7 +296,19 @@ func convCases() []convCase {
 	return cases
 }
 
+// TestConvAgainstNaive checks every path (the indirect product, the
+// im2col one it replaces where the CPU has no indirect kernel, depthwise,
+// pointwise, the generic loops) against a float64 definition.
 func TestConvAgainstNaive(t *testing.T) {
+	for _, im2col := range []bool{false, true} {
+		oldI, oldS := noIndirect, noSmallMap
+		noIndirect, noSmallMap = im2col, im2col
+		t.Run(fmt.Sprintf("im2col=%v", im2col), testConvAgainstNaive)
+		noIndirect, noSmallMap = oldI, oldS
+	}
+}
+
+func testConvAgainstNaive(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 3))
 	for _, cs := range convCases() {
 		t.Run(cs.name, func(t *testing.T) {
