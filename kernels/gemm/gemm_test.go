@@ -339,9 +339,9 @@ func TestKparamsLayout(t *testing.T) {
 		unsafe.Offsetof(p.rowBias), unsafe.Offsetof(p.colBias), unsafe.Offsetof(p.flags),
 		unsafe.Offsetof(p.rows), unsafe.Offsetof(p.mask0), unsafe.Offsetof(p.mask1),
 		unsafe.Offsetof(p.alpha), unsafe.Offsetof(p.beta), unsafe.Offsetof(p.lo),
-		unsafe.Offsetof(p.hi), unsafe.Offsetof(p.cols), unsafe.Offsetof(p.ldb), unsafe.Offsetof(p.off),
+		unsafe.Offsetof(p.hi), unsafe.Offsetof(p.cols), unsafe.Offsetof(p.ldb), unsafe.Offsetof(p.off), unsafe.Offsetof(p.idx),
 	}
-	want := []uintptr{0, 8, 16, 20, 24, 28, 32, 36, 40, 44, 48, 56, 64}
+	want := []uintptr{0, 8, 16, 20, 24, 28, 32, 36, 40, 44, 48, 56, 64, 72}
 	for i := range want {
 		if offs[i] != want[i] {
 			t.Fatalf("kparams field %d at offset %d, assembly expects %d", i, offs[i], want[i])
@@ -588,24 +588,5 @@ func TestIm2colBlock(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-// TestUnpack checks that Unpack inverts PackA at block and panel edges.
-func TestUnpack(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 9))
-	for _, kern := range kernelsUnderTest() {
-		withKernel(kern, func() {
-			for _, s := range [][2]int{{1, 1}, {13, 7}, {kern.mr*2 + 3, kern.kc + 9}, {5, 2*kern.kc + 1}} {
-				m, k := s[0], s[1]
-				a := randSlice(rng, m*k)
-				got := PackA(false, m, k, a, k).Unpack()
-				for i := range a {
-					if got[i] != a[i] {
-						t.Fatalf("%s %dx%d: element %d = %g, want %g", kern.name, m, k, i, got[i], a[i])
-					}
-				}
-			}
-		})
 	}
 }

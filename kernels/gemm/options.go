@@ -61,6 +61,7 @@ type kparams struct {
 	_       uint32
 	ldb     int    // row stride of B for the direct (unpacked B) kernels
 	off     *int32 // row offsets of B for the indirect kernels
+	idx     *int32 // the pixel kernels' 16 channel offsets (i·ldy)
 }
 
 const (

@@ -246,25 +246,3 @@ func packPanelA(mr int, a []float32, lda, kb int, d []float32) bool {
 	}
 	return false
 }
-
-// Unpack returns the m×k matrix that was packed, row-major. It lets a
-// caller that kept only the packed copy derive another packing (for
-// example W transposed, for PackB) without holding the original.
-func (pa *PackedA) Unpack() []float32 {
-	mr := pa.kern.mr
-	mpad := roundUp(pa.m, mr)
-	out := make([]float32, pa.m*pa.k)
-	for p0 := 0; p0 < pa.k; p0 += pa.kc {
-		kb := min(pa.kc, pa.k-p0)
-		blk := pa.data[p0*mpad : p0*mpad+mpad*kb]
-		for i := 0; i < pa.m; i++ {
-			panel := blk[(i/mr)*mr*kb:]
-			r := i % mr
-			row := out[i*pa.k+p0 : i*pa.k+p0+kb]
-			for p := range row {
-				row[p] = panel[p*mr+r]
-			}
-		}
-	}
-	return out
-}

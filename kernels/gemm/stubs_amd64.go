@@ -71,6 +71,25 @@ func sgemmKernelAVX512R8N16Indirect(k int, a *float32, b *float32, c *float32, l
 //go:noescape
 func sgemmKernelAVX512R4N16Indirect(k int, a *float32, b *float32, c *float32, ldc int, p *kparams)
 
+// The pixel kernels of SgemmPixels (14, 7 or 4 pixels × 32 channels).
+
+//go:noescape
+func convPixelsAVX512H14(k int, w *float32, x *float32, y *float32, ldy int, p *kparams)
+
+//go:noescape
+func convPixelsAVX512H7(k int, w *float32, x *float32, y *float32, ldy int, p *kparams)
+
+//go:noescape
+func convPixelsAVX512H4(k int, w *float32, x *float32, y *float32, ldy int, p *kparams)
+
+// pixelKernels lists the pixel kernels by increasing height (nil: none).
+var pixelKernels = func() []pixelKernel {
+	if !hasAVX512 {
+		return nil
+	}
+	return []pixelKernel{{4, convPixelsAVX512H4}, {7, convPixelsAVX512H7}, {14, convPixelsAVX512H14}}
+}()
+
 // sgemmKernelAVX2 is the 6×16 AVX2+FMA micro-kernel (kernel_amd64.s).
 //
 //go:noescape

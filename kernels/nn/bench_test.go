@@ -80,16 +80,16 @@ var convBenches = []convBench{
 }
 
 // BenchmarkConv times one Conv node per shape. For A/B runs, CONV_IM2COL=1
-// in the environment turns the indirect path off, CONV_NOSMALL=1 the
-// small-map one.
+// in the environment turns the indirect path off, CONV_NOPIXELS=1 the
+// pixel one (weights packed for it are then unpacked and packed again).
 func BenchmarkConv(b *testing.B) {
 	if os.Getenv("CONV_IM2COL") != "" {
 		noIndirect = true
 		defer func() { noIndirect = false }()
 	}
-	if os.Getenv("CONV_NOSMALL") != "" {
-		noSmallMap = true
-		defer func() { noSmallMap = false }()
+	if os.Getenv("CONV_NOPIXELS") != "" {
+		noPixels = true
+		defer func() { noPixels = false }()
 	}
 	for _, cb := range convBenches {
 		for _, threads := range []int{1, 2} {
@@ -171,9 +171,9 @@ func BenchmarkConvReuse(b *testing.B) {
 		noIndirect = true
 		defer func() { noIndirect = false }()
 	}
-	if os.Getenv("CONV_NOSMALL") != "" {
-		noSmallMap = true
-		defer func() { noSmallMap = false }()
+	if os.Getenv("CONV_NOPIXELS") != "" {
+		noPixels = true
+		defer func() { noPixels = false }()
 	}
 	for _, cb := range convBenches {
 		for _, threads := range []int{1, 2} {

@@ -24,12 +24,14 @@ type convKernel struct {
 	w      any             // constant weights as []float32 or []float64 (nil once packed)
 	wShape []int           // shape of a constant W
 	packed []*gemm.PackedA // per group, for constant float32 weights
-	// transposed holds W^T per group, packed for the small-map products
-	// (see convsmall.go) on their first use.
-	transposed     []*gemm.PackedB
-	transposedOnce sync.Once
-	bias           any // constant bias, or nil
-	nB             int // length of a constant bias
+	// pixelW holds W per group packed for gemm.SgemmPixels instead of
+	// packed, for the convolutions that take the pixel path (see
+	// convpixels.go); packed is then derived from it only if another path
+	// is needed (packedOnce).
+	pixelW     []*gemm.PixelWeights
+	packedOnce sync.Once
+	bias       any // constant bias, or nil
+	nB         int // length of a constant bias
 	// residual: input 3 is added to the convolution (after the bias,
 	// before the activation): Conv -> Add(other) [-> Relu] as the
 	// runtime's optimizer fuses residual blocks (AttrResidual).
@@ -93,12 +95,18 @@ func buildConv(b *kernels.BuildContext) (kernels.Kernel, error) {
 		k.wShape = append([]int(nil), w.Shape...)
 		if wf, ok := k.w.([]float32); ok && !isDepthwise(w.Shape[1], k.group) {
 			mg, kdim := w.Shape[0]/k.group, prod(w.Shape[1:])
+			pixels := pixelWeightsFit(w.Shape, k.group)
 			for gi := 0; gi < k.group; gi++ {
-				k.packed = append(k.packed, gemm.PackA(false, mg, kdim, wf[gi*mg*kdim:(gi+1)*mg*kdim], kdim))
+				wg := wf[gi*mg*kdim : (gi+1)*mg*kdim]
+				if pixels {
+					k.pixelW = append(k.pixelW, gemm.PackPixelWeights(mg, kdim, wg, kdim))
+				} else {
+					k.packed = append(k.packed, gemm.PackA(false, mg, kdim, wg, kdim))
+				}
 			}
 			k.w = nil // the packed copy is all the products read
 		}
-		if k.w == nil && k.packed == nil { // not a float constant after all
+		if k.w == nil && k.packed == nil && k.pixelW == nil { // not a float constant after all
 			k.wShape = nil
 		}
 	}
@@ -247,7 +255,7 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor,
 		if res == nil || res.DType != x.DType {
 			return fmt.Errorf("residual input missing or of another dtype than X")
 		}
-		if _, f32 := any(xd).([]float32); f32 && dst == nil && !accumulates && k.packed != nil && k.group == 1 &&
+		if _, f32 := any(xd).([]float32); f32 && dst == nil && !accumulates && k.hasPacked() && k.group == 1 &&
 			tensor.EqualShapes(res.Shape, yShape) && (pointwise(win) || is2d) {
 			beta = 1
 		} else {
@@ -285,10 +293,13 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor,
 	}
 	p := convProblem[F]{ctx: ctx, kern: k, x: xd, w: wd, bias: bias, y: y.Data.([]F), n: n, c: c, m: m,
 		cg: cg, group: k.group, win: win, act: act, beta: beta}
-	if _, ok := any(xd).([]float32); ok { // packed weights are float32
-		p.packed = k.packed
+	if _, ok := any(xd).([]float32); ok && k.hasPacked() { // packed weights are float32
+		p.pixels = k.pixelW != nil && is2d && usePixels(&d2, cg) && !noPixels
+		if !p.pixels {
+			p.packed = k.packedA()
+		}
 	}
-	if p.packed == nil && wd == nil {
+	if p.packed == nil && !p.pixels && wd == nil {
 		return fmt.Errorf("W is missing or has a dtype unlike X")
 	}
 	p.inSize, p.outSize = prod(win.in), prod(win.out)
@@ -369,6 +380,7 @@ type convProblem[F float] struct {
 	ctx           *kernels.Ctx
 	x, w, bias, y []F
 	packed        []*gemm.PackedA
+	pixels        bool // the pixel path, with kern.pixelW
 	kern          *convKernel
 	n, c, m, cg   int
 	group         int
@@ -489,8 +501,8 @@ var noIndirect = false
 // runtime holds scratch until the end of the run).
 func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) error {
 	kdim := p.cg * p.kk
-	if p.packed != nil && is2d && useSmallMap(d2, p.cg*p.kk, p.m/p.group) && !noSmallMap {
-		return p.smallMap(d2)
+	if p.pixels {
+		return p.pixelProduct(d2)
 	}
 	if p.packed != nil && is2d && useIndirect(d2, p.cg, p.m/p.group) && !noIndirect {
 		return p.indirect(d2)

@@ -274,10 +274,12 @@ func convCases() []convCase {
 		{name: "s1-1x7", n: 1, c: 8, m: 12, group: 1, in: []int{9, 17}, k: []int{1, 7}, pads: []int{0, 3, 0, 3}, constW: true},
 		{name: "s2-dilated", n: 1, c: 5, m: 9, group: 1, in: []int{19, 23}, k: []int{3, 3}, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 2, 2}, constW: true},
 		{name: "s3x2-asym", n: 1, c: 4, m: 8, group: 2, in: []int{20, 21}, k: []int{3, 4}, strides: []int{3, 2}, pads: []int{0, 2, 1, 1}, bias: true, constW: true},
-		// the small-map path (output channels in the lanes)
-		{name: "small-7x7", n: 1, c: 16, m: 256, group: 1, in: []int{7, 7}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
-		{name: "small-7x7-s2-groups", n: 2, c: 24, m: 512, group: 2, in: []int{13, 14}, k: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, bias: true, constW: true},
-		{name: "small-5x5-sigmoid", n: 1, c: 8, m: 270, group: 1, in: []int{9, 6}, k: []int{5, 5}, pads: []int{2, 2, 2, 2}, constW: true, act: "Sigmoid"},
+		// the pixel path (output channels in the lanes), K >= 256
+		{name: "pixels-7x7", n: 1, c: 32, m: 64, group: 1, in: []int{7, 7}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
+		{name: "pixels-7x7-s2-groups", n: 2, c: 64, m: 64, group: 2, in: []int{13, 14}, k: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, bias: true, constW: true},
+		{name: "pixels-1d-segments", n: 2, c: 64, m: 20, group: 1, in: []int{40}, k: []int{5}, pads: []int{2, 1}, bias: true, constW: true, act: "Relu"},
+		{name: "pixels-dilated-s2", n: 1, c: 30, m: 33, group: 1, in: []int{31, 33}, k: []int{3, 3}, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 0, 2}, constW: true},
+		{name: "pixels-5x5-sigmoid", n: 1, c: 12, m: 45, group: 1, in: []int{9, 6}, k: []int{5, 5}, pads: []int{2, 2, 2, 2}, constW: true, act: "Sigmoid"},
 		{name: "s1-3x3-wide", n: 1, c: 16, m: 40, group: 1, in: []int{30, 70}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
 	}
 	// random 2-D shapes
@@ -301,10 +303,10 @@ func convCases() []convCase {
 // pointwise, the generic loops) against a float64 definition.
 func TestConvAgainstNaive(t *testing.T) {
 	for _, im2col := range []bool{false, true} {
-		oldI, oldS := noIndirect, noSmallMap
-		noIndirect, noSmallMap = im2col, im2col
+		oldI, oldP := noIndirect, noPixels
+		noIndirect, noPixels = im2col, im2col
 		t.Run(fmt.Sprintf("im2col=%v", im2col), testConvAgainstNaive)
-		noIndirect, noSmallMap = oldI, oldS
+		noIndirect, noPixels = oldI, oldP
 	}
 }
 

@@ -29,6 +29,7 @@ const (
 	pHi      = 44
 	pLdb     = 56
 	pOff     = 64
+	pIdx     = 72
 )
 
 // Flag bits (see options.go).
@@ -66,6 +67,9 @@ func main() {
 			for _, h := range []int{12, 8, 4} {
 				avx512Kernel(&w, bIndirect, h, nv)
 			}
+		}
+		for _, h := range []int{14, 7, 4} {
+			avx512PixelKernel(&w, h)
 		}
 		avx2Kernel(&w)
 		packRowsAMD64(&w)
@@ -336,6 +340,149 @@ func avx512Kernel(w *asm, mode int, h, nv int) {
 		}
 	}
 	w.label(lp + "done")
+	w.ins("VZEROUPPER")
+	w.ins("RET")
+}
+
+// avx512PixelKernel writes a kernel of SgemmPixels: h output pixels (a
+// segment of one output row of a convolution) × 32 output channels. The
+// channels are the vector lanes (Z28/Z29 hold 32 packed weights per tap)
+// and each pixel's input is broadcast from x + off[p] + pixel, so a 7- or
+// 14-wide row fills whole tiles, unlike the usual product with pixels in
+// the lanes. The tile is the transpose of the output's layout (channel
+// rows of pixels), so it is stored with scatters (and the residual loaded
+// with gathers) through the channel-stride index vector p.idx, once per
+// tile: the whole K is one block.
+func avx512PixelKernel(w *asm, h int) {
+	name := fmt.Sprintf("convPixelsAVX512H%d", h)
+	lp := fmt.Sprintf("pix%d_", h)
+	const unroll = 4
+	fmt.Fprintf(w, `
+// func %s(k int, w *float32, x *float32, y *float32, ldy int, p *kparams)
+//
+// Up to %d pixels × 32 channels: y[c*ldy + i] = epilogue(Σ_p w[p*32+c]·x[off[p]+i]
+// + beta·y[c*ldy + i]) for i < p.rows and the channels of the K1/K2 lanes.
+// Registers: AX = packed weights (32 floats per k), BX = x, CX = k, DX = y,
+// R8 = ldy in bytes, DI = 16·ldy in bytes, SI = p, R12 = offsets, R13/R14
+// addresses, Z0-Z%d accumulators (pixel i in Z(2i), Z(2i+1)), Z28/Z29 the
+// weights of one tap, Z30 the channel-stride index vector, Z31 scratch.
+`, name, h, 2*h-1)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
+	w.ins("MOVQ k+0(FP), CX")
+	w.ins("MOVQ w+8(FP), AX")
+	w.ins("MOVQ x+16(FP), BX")
+	w.ins("MOVQ y+24(FP), DX")
+	w.ins("MOVQ ldy+32(FP), R8")
+	w.ins("MOVQ p+40(FP), SI")
+	w.ins("SHLQ $2, R8")
+	w.ins("MOVQ R8, DI")
+	w.ins("SHLQ $4, DI")
+	w.ins("KMOVW %d(SI), K1 // lanes of channels 0-15", pMask0)
+	w.ins("KMOVW %d(SI), K2 // lanes of channels 16-31", pMask1)
+	w.ins("MOVQ %d(SI), R12", pOff)
+
+	w.comment("Clear the accumulators.")
+	for i := 0; i < 2*h; i++ {
+		w.ins("VPXORD Z%d, Z%d, Z%d", i, i, i)
+	}
+	step := func(u int) {
+		w.ins("MOVLQSX %d(R12), R13", u*4)
+		w.ins("VMOVUPS %d(AX), Z28", u*128)
+		w.ins("VMOVUPS %d(AX), Z29", u*128+64)
+		w.ins("LEAQ (BX)(R13*4), R14")
+		for r := 0; r < h; r++ {
+			w.ins("VFMADD231PS.BCST %d(R14), Z28, Z%d", r*4, 2*r)
+			w.ins("VFMADD231PS.BCST %d(R14), Z29, Z%d", r*4, 2*r+1)
+		}
+	}
+	w.comment("K loop, unrolled %d times.", unroll)
+	w.ins("MOVQ CX, R11")
+	w.ins("SHRQ $%d, R11", 2)
+	w.ins("JZ " + lp + "tail")
+	w.label(lp + "loop")
+	for u := 0; u < unroll; u++ {
+		step(u)
+	}
+	w.ins("ADDQ $%d, AX", unroll*128)
+	w.ins("ADDQ $%d, R12", unroll*4)
+	w.ins("DECQ R11")
+	w.ins("JNZ " + lp + "loop")
+	w.label(lp + "tail")
+	w.ins("ANDQ $%d, CX", unroll-1)
+	w.ins("JZ " + lp + "post")
+	w.label(lp + "tail_loop")
+	step(0)
+	w.ins("ADDQ $128, AX")
+	w.ins("ADDQ $4, R12")
+	w.ins("DECQ CX")
+	w.ins("JNZ " + lp + "tail_loop")
+
+	w.label(lp + "post")
+	w.ins("MOVL %d(SI), R9 // flags", pFlags)
+	w.ins("MOVL %d(SI), R10 // rows", pRows)
+	w.ins("MOVQ %d(SI), R11", pIdx)
+	w.ins("VMOVDQU32 (R11), Z30")
+
+	// forRows emits body(r) for the first p.rows pixels, then label end.
+	forRows := func(end string, body func(r int)) {
+		for r := 0; r < h; r++ {
+			if r > 0 {
+				w.ins("CMPL R10, $%d", r)
+				w.ins("JLE " + end)
+			}
+			body(r)
+		}
+		w.label(end)
+	}
+	w.comment("acc += beta * y, gathered down the channels.")
+	w.ins("TESTL $%d, R9", flagLoadC)
+	w.ins("JZ " + lp + "bias")
+	forRows(lp+"beta_end", func(r int) {
+		w.ins("LEAQ %d(DX), R13", r*4)
+		w.ins("KMOVW K1, K3")
+		w.ins("VPXORD Z31, Z31, Z31")
+		w.ins("VGATHERDPS (R13)(Z30*4), K3, Z31")
+		w.ins("VFMADD231PS.BCST %d(SI), Z31, Z%d", pBeta, 2*r)
+		w.ins("ADDQ DI, R13")
+		w.ins("KMOVW K2, K3")
+		w.ins("VPXORD Z31, Z31, Z31")
+		w.ins("VGATHERDPS (R13)(Z30*4), K3, Z31")
+		w.ins("VFMADD231PS.BCST %d(SI), Z31, Z%d", pBeta, 2*r+1)
+	})
+
+	w.label(lp + "bias")
+	w.comment("acc += bias[c] (p.rowBias: per channel; masked loads).")
+	w.ins("TESTL $%d, R9", flagRowBias)
+	w.ins("JZ " + lp + "clip")
+	w.ins("MOVQ %d(SI), R11", pRowBias)
+	w.ins("VMOVUPS.Z (R11), K1, Z28")
+	w.ins("VMOVUPS.Z 64(R11), K2, Z29")
+	for r := 0; r < h; r++ {
+		w.ins("VADDPS Z28, Z%d, Z%d", 2*r, 2*r)
+		w.ins("VADDPS Z29, Z%d, Z%d", 2*r+1, 2*r+1)
+	}
+
+	w.label(lp + "clip")
+	w.comment("acc = min(max(acc, lo), hi); the accumulator is the second source so NaN stays NaN.")
+	w.ins("TESTL $%d, R9", flagClip)
+	w.ins("JZ " + lp + "store")
+	w.ins("VBROADCASTSS %d(SI), Z28", pLo)
+	w.ins("VBROADCASTSS %d(SI), Z29", pHi)
+	for i := 0; i < 2*h; i++ {
+		w.ins("VMAXPS Z%d, Z28, Z%d", i, i)
+		w.ins("VMINPS Z%d, Z29, Z%d", i, i)
+	}
+
+	w.label(lp + "store")
+	w.comment("Scatter the first rows pixels down the channels of the K1/K2 lanes.")
+	forRows(lp+"done", func(r int) {
+		w.ins("LEAQ %d(DX), R13", r*4)
+		w.ins("KMOVW K1, K3")
+		w.ins("VSCATTERDPS Z%d, K3, (R13)(Z30*4)", 2*r)
+		w.ins("ADDQ DI, R13")
+		w.ins("KMOVW K2, K3")
+		w.ins("VSCATTERDPS Z%d, K3, (R13)(Z30*4)", 2*r+1)
+	})
 	w.ins("VZEROUPPER")
 	w.ins("RET")
 }

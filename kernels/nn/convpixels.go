@@ -1,0 +1,112 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/edgedl/edgedl/kernels/gemm"
+	"github.com/edgedl/edgedl/tensor"
+)
+
+// The pixel path: output channels in the vector lanes, segments of up to
+// 14 pixels of one output row in the rows of the register tile, the
+// input read in place from its phase planes (see convindirect.go) through
+// the same tap offsets: gemm.SgemmPixels. Unlike the indirect product it
+// computes no padding columns and needs no compaction, and 7- or 14-wide
+// rows fill whole tiles, which is what ONNX Runtime's NCHWc convolutions
+// get from their layout. Its epilogue scatters each tile down the
+// channels, a fixed cost per tile that small K does not repay.
+//
+// BenchmarkConvReuse, 1 thread, GFLOP/s, pixel path vs the best other:
+// 256->256 3x3 14x14 112 vs 98, 512->512 7x7 111 vs 93, 160->224 7x7 105
+// vs 82, 128->160 14x14 109 vs 96, 128->32 14x14 93 vs 83, 64->64 56x56
+// 108 vs 106; but K = 144 (16->64 3x3) 93 vs 98, K = 147 (3->64 7x7
+// stride 2) 93 vs 100, K = 27 45 vs 71: hence minPixelK.
+
+// noPixels turns the pixel path off (tests and A/B benchmarks).
+var noPixels = false
+
+// minPixelK is the smallest K = C/group·kh·kw that takes the pixel path.
+const minPixelK = 256
+
+// pixelWeightsFit tells whether constant float32 weights of shape wShape
+// are packed for the pixel path at build time: a spatial kernel larger
+// than 1x1 (pointwise convolutions are plain products) over at most two
+// dims, K >= minPixelK, at least 16 output channels per group, and a CPU
+// with pixel kernels.
+func pixelWeightsFit(wShape []int, group int) bool {
+	if !gemm.HasPixels() || len(wShape) < 3 || len(wShape) > 4 {
+		return false
+	}
+	return prod(wShape[2:]) > 1 && prod(wShape[1:]) >= minPixelK && wShape[0]/group >= 16
+}
+
+// usePixels tells whether a convolution of cg input channels per group
+// whose weights were packed for the pixel path can take it at run time:
+// its tap offsets must fit in int32.
+func usePixels(d *conv2d, cg int) bool {
+	q := newPhased(d)
+	return int64(cg)*int64(q.channel()) < math.MaxInt32
+}
+
+// hasPacked tells whether the weights are packed, one way or the other.
+func (k *convKernel) hasPacked() bool { return k.packed != nil || k.pixelW != nil }
+
+// packedA returns the weights packed for the other float32 paths,
+// deriving them once from the pixel packing if that is all there is.
+func (k *convKernel) packedA() []*gemm.PackedA {
+	if k.pixelW == nil {
+		return k.packed
+	}
+	k.packedOnce.Do(func() {
+		for _, pw := range k.pixelW {
+			k.packed = append(k.packed, gemm.PackA(false, pw.M(), pw.K(), pw.Unpack(), pw.K()))
+		}
+	})
+	return k.packed
+}
+
+// segments splits each output row into runs of at most 14 pixels.
+func (q phased) segments() []gemm.Segment {
+	d := q.d
+	var segs []gemm.Segment
+	for oy := 0; oy < d.oh; oy++ {
+		for ox := 0; ox < d.ow; ox += gemm.MaxSegment {
+			n := min(gemm.MaxSegment, d.ow-ox)
+			segs = append(segs, gemm.Segment{Base: int32(oy*q.wq + ox), Pixel: int32(oy*d.ow + ox), N: int32(n)})
+		}
+	}
+	return segs
+}
+
+// pixelProduct computes the convolution with gemm.SgemmPixels.
+func (p *convProblem[F]) pixelProduct(d2 *conv2d) error {
+	x32, y32 := any(p.x).([]float32), any(p.y).([]float32)
+	mg := p.m / p.group
+	e, fused := gemmEpilogue(p.act)
+	opt := gemm.Options{Parallel: p.ctx.Parallel, Epilogue: e}
+	q := newPhased(d2)
+	xqT, err := allocFull(p.ctx, tensor.Float32, []int{p.cg, q.channel()}) // fill writes every element
+	if err != nil {
+		return err
+	}
+	defer p.ctx.Free(xqT)
+	xq := xqT.F32()
+	off := q.offsets(p.cg)
+	segs := q.segments()
+	for ni := 0; ni < p.n; ni++ {
+		for g := 0; g < p.group; g++ {
+			xs := x32[(ni*p.c+g*p.cg)*p.inSize : (ni*p.c+(g+1)*p.cg)*p.inSize]
+			p.ctx.Parallel(p.cg, max(1, 4096/p.inSize), func(lo, hi int) { q.fill(xs, xq, lo, hi) })
+			opt.Epilogue.RowBias = nil
+			if p.bias != nil {
+				opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
+			}
+			ys := y32[(ni*p.m+g*mg)*p.outSize : (ni*p.m+(g+1)*mg)*p.outSize]
+			gemm.SgemmPixels(p.kern.pixelW[g], xq, off, segs, float32(p.beta), ys, p.outSize, &opt)
+			if !fused {
+				p.epilogue(ni, g*mg, mg, 0, p.outSize, false)
+			}
+		}
+	}
+	return nil
+}
