@@ -121,20 +121,29 @@ func SgemmPixels(pw *PixelWeights, x []float32, off []int32, segs []Segment, bet
 	}
 	var g call
 	g.setOptions(opt)
-	run := func(s0, s1 int) { pixelsRange(pw, x, off, segs[s0:s1], beta, y, ldy, &g) }
-	work := m * k * MaxSegment
-	if g.par == nil || work*len(segs) < 2*minParallelWork {
-		run(0, len(segs))
+	// Work items are (segment, 32-channel panel) pairs, segment-major: a
+	// 7x7 map has only 7 segments, too few to share out evenly.
+	panels := (m + 31) / 32
+	items := len(segs) * panels
+	run := func(lo, hi int) { pixelsRange(pw, x, off, segs, lo, hi, beta, y, ldy, &g) }
+	work := 32 * k * MaxSegment
+	if g.par == nil || work*items < 2*minParallelWork {
+		run(0, items)
 		return
 	}
-	g.par(len(segs), max(1, minParallelWork/work), run)
+	g.par(items, max(1, minParallelWork/work), run)
 }
 
-func pixelsRange(pw *PixelWeights, x []float32, off []int32, segs []Segment, beta float32,
+// pixelsRange computes work items [lo, hi) of SgemmPixels.
+func pixelsRange(pw *PixelWeights, x []float32, off []int32, segs []Segment, lo, hi int, beta float32,
 	y []float32, ldy int, g *call) {
 	m, k := pw.m, pw.k
+	panels := (m + 31) / 32
 	if pixelKernels == nil || k == 0 {
-		pixelsRef(pw, x, off, segs, beta, y, ldy, g)
+		for it := lo; it < hi; it++ {
+			c0 := it % panels * 32
+			pixelsRef(pw, x, off, segs[it/panels:it/panels+1], c0, min(m, c0+32), beta, y, ldy, g)
+		}
 		return
 	}
 	var idx [16]int32
@@ -149,7 +158,8 @@ func pixelsRange(pw *PixelWeights, x []float32, off []int32, segs []Segment, bet
 	if beta != 0 {
 		p.flags |= flagLoadC
 	}
-	for _, s := range segs {
+	for it := lo; it < hi; it++ {
+		s, c0 := segs[it/panels], it%panels*32
 		var fn func(k int, w, x, y *float32, ldy int, p *kparams)
 		for _, pk := range pixelKernels {
 			if int(s.N) <= pk.h {
@@ -158,23 +168,21 @@ func pixelsRange(pw *PixelWeights, x []float32, off []int32, segs []Segment, bet
 			}
 		}
 		p.rows = uint32(s.N)
-		for c0 := 0; c0 < m; c0 += 32 {
-			p.mask0, p.mask1 = laneMasks(min(32, m-c0))
-			if g.rowBias != nil {
-				p.rowBias = &g.rowBias[c0]
-			}
-			fn(k, &pw.data[c0*k], &x[s.Base], &y[c0*ldy+int(s.Pixel)], ldy, &p)
+		p.mask0, p.mask1 = laneMasks(min(32, m-c0))
+		if g.rowBias != nil {
+			p.rowBias = &g.rowBias[c0]
 		}
+		fn(k, &pw.data[c0*k], &x[s.Base], &y[c0*ldy+int(s.Pixel)], ldy, &p)
 	}
 }
 
-// pixelsRef is the portable SgemmPixels.
-func pixelsRef(pw *PixelWeights, x []float32, off []int32, segs []Segment, beta float32,
+// pixelsRef is the portable SgemmPixels, for channels [c0, c1).
+func pixelsRef(pw *PixelWeights, x []float32, off []int32, segs []Segment, c0, c1 int, beta float32,
 	y []float32, ldy int, g *call) {
-	m, k := pw.m, pw.k
+	k := pw.k
 	p := kparams{flags: g.epFlags &^ flagColBias, lo: g.lo, hi: g.hi}
 	for _, s := range segs {
-		for c := 0; c < m; c++ {
+		for c := c0; c < c1; c++ {
 			panel := pw.data[c/32*32*k:]
 			for i := 0; i < int(s.N); i++ {
 				var acc float32
