@@ -294,7 +294,7 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor,
 	p := convProblem[F]{ctx: ctx, kern: k, x: xd, w: wd, bias: bias, y: y.Data.([]F), n: n, c: c, m: m,
 		cg: cg, group: k.group, win: win, act: act, beta: beta}
 	if _, ok := any(xd).([]float32); ok && k.hasPacked() { // packed weights are float32
-		p.pixels = k.pixelW != nil && is2d && usePixels(&d2, cg) && !noPixels
+		p.pixels = k.pixelW != nil && is2d && usePixels(&d2, cg, pointwise(win)) && !noPixels
 		if !p.pixels {
 			p.packed = k.packedA()
 		}
@@ -316,6 +316,8 @@ func convRun[F float](ctx *kernels.Ctx, k *convKernel, in, out []*tensor.Tensor,
 	switch {
 	case is2d && isDepthwise(cg, k.group):
 		return p.depthwise(x.DType, &d2)
+	case pointwise(win) && p.pixels:
+		return p.pixelProduct(nil)
 	case pointwise(win):
 		for ni := 0; ni < n; ni++ {
 			for g := 0; g < k.group; g++ {

@@ -279,6 +279,9 @@ func convCases() []convCase {
 		{name: "pixels-7x7-s2-groups", n: 2, c: 64, m: 64, group: 2, in: []int{13, 14}, k: []int{3, 3}, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, bias: true, constW: true},
 		{name: "pixels-1d-segments", n: 2, c: 64, m: 20, group: 1, in: []int{40}, k: []int{5}, pads: []int{2, 1}, bias: true, constW: true, act: "Relu"},
 		{name: "pixels-dilated-s2", n: 1, c: 30, m: 33, group: 1, in: []int{31, 33}, k: []int{3, 3}, strides: []int{2, 2}, dil: []int{2, 2}, pads: []int{2, 1, 0, 2}, constW: true},
+		{name: "pixels-pointwise", n: 2, c: 260, m: 40, group: 1, in: []int{7, 5}, k: []int{1, 1}, bias: true, constW: true, act: "Clip", alpha: -0.2, beta: 0.3},
+		{name: "pixels-packed-pointwise-large-map", n: 1, c: 256, m: 20, group: 1, in: []int{12, 11}, k: []int{1, 1}, bias: true, constW: true},
+		{name: "pixels-pointwise-groups-s2", n: 1, c: 600, m: 64, group: 2, in: []int{9, 9}, k: []int{1, 1}, strides: []int{2, 2}, constW: true},
 		{name: "pixels-5x5-sigmoid", n: 1, c: 12, m: 45, group: 1, in: []int{9, 6}, k: []int{5, 5}, pads: []int{2, 2, 2, 2}, constW: true, act: "Sigmoid"},
 		{name: "s1-3x3-wide", n: 1, c: 16, m: 40, group: 1, in: []int{30, 70}, k: []int{3, 3}, pads: []int{1, 1, 1, 1}, bias: true, constW: true, act: "Relu"},
 	}

@@ -29,21 +29,31 @@ var noPixels = false
 const minPixelK = 256
 
 // pixelWeightsFit tells whether constant float32 weights of shape wShape
-// are packed for the pixel path at build time: a spatial kernel larger
-// than 1x1 (pointwise convolutions are plain products) over at most two
-// dims, K >= minPixelK, at least 16 output channels per group, and a CPU
-// with pixel kernels.
+// are packed for the pixel path at build time: at most two spatial dims,
+// K >= minPixelK, at least 16 output channels per group, and a CPU with
+// pixel kernels. (A pointwise convolution that then runs on a large map
+// derives the other packing on first use: see packedA.)
 func pixelWeightsFit(wShape []int, group int) bool {
 	if !gemm.HasPixels() || len(wShape) < 3 || len(wShape) > 4 {
 		return false
 	}
-	return prod(wShape[2:]) > 1 && prod(wShape[1:]) >= minPixelK && wShape[0]/group >= 16
+	return prod(wShape[1:]) >= minPixelK && wShape[0]/group >= 16
 }
 
+// maxPointwisePixels is the largest map on which a pointwise convolution
+// takes the pixel path. BenchmarkConvReuse, GFLOP/s (pixel vs the plain
+// product from the input): 320->1280 on 7x7 106 vs 87, 960->160 on 7x7
+// 111 vs 88 (2 threads 180 vs 163); 14x14 and 13x13 even at 1 thread and
+// mixed at 2; 256->64 on 56x56 104 vs 114.
+const maxPointwisePixels = 100
+
 // usePixels tells whether a convolution of cg input channels per group
-// whose weights were packed for the pixel path can take it at run time:
-// its tap offsets must fit in int32.
-func usePixels(d *conv2d, cg int) bool {
+// whose weights were packed for the pixel path takes it at run time: its
+// tap offsets must fit in int32, and pointwise ones only on small maps.
+func usePixels(d *conv2d, cg int, pointwise bool) bool {
+	if pointwise {
+		return d.oh*d.ow <= maxPointwisePixels
+	}
 	q := newPhased(d)
 	return int64(cg)*int64(q.channel()) < math.MaxInt32
 }
@@ -78,25 +88,53 @@ func (q phased) segments() []gemm.Segment {
 	return segs
 }
 
-// pixelProduct computes the convolution with gemm.SgemmPixels.
+// pointwiseSegments splits n pixels of a pointwise convolution, which
+// reads its input where it lies, into runs of at most 14, and returns the
+// tap offsets of its cg channel planes of n pixels.
+func pointwiseSegments(cg, n int) ([]gemm.Segment, []int32) {
+	segs := make([]gemm.Segment, 0, (n+gemm.MaxSegment-1)/gemm.MaxSegment)
+	for j := 0; j < n; j += gemm.MaxSegment {
+		segs = append(segs, gemm.Segment{Base: int32(j), Pixel: int32(j), N: int32(min(gemm.MaxSegment, n-j))})
+	}
+	off := make([]int32, cg)
+	for c := range off {
+		off[c] = int32(c * n)
+	}
+	return segs, off
+}
+
+// pixelProduct computes the convolution with gemm.SgemmPixels; d2 nil
+// marks a pointwise one (1x1, unit strides, no padding), whose input is
+// read in place.
 func (p *convProblem[F]) pixelProduct(d2 *conv2d) error {
 	x32, y32 := any(p.x).([]float32), any(p.y).([]float32)
 	mg := p.m / p.group
 	e, fused := gemmEpilogue(p.act)
 	opt := gemm.Options{Parallel: p.ctx.Parallel, Epilogue: e}
-	q := newPhased(d2)
-	xqT, err := allocFull(p.ctx, tensor.Float32, []int{p.cg, q.channel()}) // fill writes every element
-	if err != nil {
-		return err
+	var q phased
+	var xq []float32
+	var off []int32
+	var segs []gemm.Segment
+	if d2 != nil {
+		q = newPhased(d2)
+		xqT, err := allocFull(p.ctx, tensor.Float32, []int{p.cg, q.channel()}) // fill writes every element
+		if err != nil {
+			return err
+		}
+		defer p.ctx.Free(xqT)
+		xq = xqT.F32()
+		off, segs = q.offsets(p.cg), q.segments()
+	} else {
+		segs, off = pointwiseSegments(p.cg, p.inSize)
 	}
-	defer p.ctx.Free(xqT)
-	xq := xqT.F32()
-	off := q.offsets(p.cg)
-	segs := q.segments()
 	for ni := 0; ni < p.n; ni++ {
 		for g := 0; g < p.group; g++ {
 			xs := x32[(ni*p.c+g*p.cg)*p.inSize : (ni*p.c+(g+1)*p.cg)*p.inSize]
-			p.ctx.Parallel(p.cg, max(1, 4096/p.inSize), func(lo, hi int) { q.fill(xs, xq, lo, hi) })
+			if d2 != nil {
+				p.ctx.Parallel(p.cg, max(1, 4096/p.inSize), func(lo, hi int) { q.fill(xs, xq, lo, hi) })
+			} else {
+				xq = xs
+			}
 			opt.Epilogue.RowBias = nil
 			if p.bias != nil {
 				opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
