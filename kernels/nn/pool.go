@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/edgedl/edgedl/graph"
 	"github.com/edgedl/edgedl/kernels"
@@ -43,6 +44,31 @@ type poolKernel struct {
 	p        float64 // LpPool exponent
 	colMajor bool    // MaxPool storage_order=1: Indices count in column-major order
 	indices  bool    // MaxPool's Indices output is wanted
+	plan     atomic.Pointer[poolPlan]
+}
+
+// poolPlan holds what a float32 MaxPool or AveragePool precomputes for one
+// geometry, kept by the kernel for the runs that follow (building the
+// tables costs as much as pooling a few hundred small planes).
+type poolPlan struct {
+	d         conv2d
+	cols, inv []float32                                                 // AveragePool tap counts (avgPoolCols, avgPoolInv)
+	planes    func(ctx *kernels.Ctx, x, y []float32, planes, grain int) // poolPlanesF32's kernel, if it takes d
+}
+
+// planFor returns the plan of geometry d, from the last run if it had d.
+func (k *poolKernel) planFor(d *conv2d) *poolPlan {
+	if p := k.plan.Load(); p != nil && p.d == *d {
+		return p
+	}
+	p := &poolPlan{d: *d}
+	if k.kind == poolAvg {
+		p.cols = avgPoolCols(d, k.countPad)
+		p.inv = avgPoolInv(d, k.countPad, p.cols)
+	}
+	p.planes = poolPlanesF32(d, p.inv)
+	k.plan.Store(p)
+	return p
 }
 
 // lpExponent reads p, an INT since opset 2 and a FLOAT before.
@@ -139,12 +165,22 @@ func poolRun[T poolElem](ctx *kernels.Ctx, k *poolKernel, x *tensor.Tensor, out 
 	xd, yd := x.Data.([]T), y.Data.([]T)
 	d2, is2d := to2d(win)
 	grain := max(1, 4096/max(outSize*prod(win.k), 1))
-	vec := (k.kind == poolMax && idx == nil || k.kind == poolAvg) && is2d && x.DType == tensor.Float32 && maxPoolVec(&d2)
+	vec := (k.kind == poolMax && idx == nil || k.kind == poolAvg) && is2d && x.DType == tensor.Float32
 	var avgCols, avgInv []float32
-	if vec && k.kind == poolAvg {
-		avgCols = avgPoolCols(&d2, k.countPad)
-		avgInv = avgPoolInv(&d2, k.countPad, avgCols)
+	if vec {
+		x32, y32 := any(xd).([]float32), any(yd).([]float32)
+		if k.kind == poolAvg && d2.oh == 1 && d2.ow == 1 && d2.kh == d2.h && d2.kw == d2.w && d2.ph == 0 && d2.pw == 0 &&
+			d2.dh == 1 && d2.dw == 1 && meanPlanesF32(ctx, x32, y32, planes, inSize) {
+			return nil // one window over each whole plane
+		}
+		plan := k.planFor(&d2)
+		if plan.planes != nil {
+			plan.planes(ctx, x32, y32, planes, grain)
+			return nil
+		}
+		avgCols, avgInv = plan.cols, plan.inv
 	}
+	vec = vec && maxPoolVec(&d2)
 	if k.kind == poolMax && idx == nil && is2d && maxPoolVec(&d2) {
 		switch xd := any(xd).(type) {
 		case []int8:
@@ -859,6 +895,9 @@ func globalPoolRun[F float](ctx *kernels.Ctx, k *globalPoolKernel, x *tensor.Ten
 	planes := x.Shape[0] * x.Shape[1]
 	size := prod(x.Shape[2:])
 	xd, yd := x.Data.([]F), y.Data.([]F)
+	if x32, ok := any(xd).([]float32); ok && k.kind == poolAvg && meanPlanesF32(ctx, x32, any(yd).([]float32), planes, size) {
+		return nil
+	}
 	ctx.Parallel(planes, max(1, 8192/max(size, 1)), func(lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			v := xd[pl*size : (pl+1)*size]

@@ -10,13 +10,14 @@ import (
 	"github.com/edgedl/edgedl/tensor"
 )
 
-// poolBenches are the float32 pools of Inception v2 (batch 1): many
-// channels on small maps, where per-plane costs dominate.
+// poolBenches are the float32 pools of Inception v2 (batch 1), and a few
+// of other models: many channels on small maps, where per-plane costs
+// dominate. k 0 is a global pool.
 var poolBenches = []struct {
 	name    string
 	op      string
 	c, h, k int
-	s, pad  int64 // pad: 1 on all sides, or (-1) at the end only
+	s, pad  int64 // pad: on all sides, or (-1) one at the end only
 }{
 	{"avg3s1_1024x7", "AveragePool", 1024, 7, 3, 1, 1},
 	{"avg3s1_576x14", "AveragePool", 576, 14, 3, 1, 1},
@@ -26,6 +27,9 @@ var poolBenches = []struct {
 	{"max3s2_576x14", "MaxPool", 576, 14, 3, 2, -1},
 	{"max3s2_320x28", "MaxPool", 320, 28, 3, 2, -1},
 	{"max3s2_64x112", "MaxPool", 64, 112, 3, 2, -1},
+	{"avg2s2_256x28", "AveragePool", 256, 28, 2, 2, 0},       // DenseNet transitions
+	{"gavg_2048x7", "GlobalAveragePool", 2048, 7, 0, 0, 0},   // ResNet50
+	{"gavg_1000x13", "GlobalAveragePool", 1000, 13, 0, 0, 0}, // SqueezeNet 1.1
 }
 
 func BenchmarkPool(b *testing.B) {
@@ -41,6 +45,9 @@ func BenchmarkPool(b *testing.B) {
 				n := &graph.Node{OpType: pb.op, Inputs: []string{"x"}, Outputs: []string{"y"},
 					Attrs: map[string]*graph.Attr{"kernel_shape": ints(int64(pb.k), int64(pb.k)),
 						"strides": ints(pb.s, pb.s), "pads": pads}}
+				if pb.k == 0 {
+					n.Attrs = nil
+				}
 				k := buildNode(b, n, 17, []*tensor.Tensor{x}, nil)
 				pool := kernels.NewPool(threads)
 				defer pool.Close()

@@ -2,6 +2,16 @@
 
 package nn
 
+import "github.com/edgedl/edgedl/kernels"
+
+// poolPlanesF32 and meanPlanesF32 are the AVX-512 pools over all planes,
+// absent here.
+func poolPlanesF32(d *conv2d, inv []float32) func(ctx *kernels.Ctx, x, y []float32, planes, grain int) {
+	return nil
+}
+
+func meanPlanesF32(ctx *kernels.Ctx, x, y []float32, planes, n int) bool { return false }
+
 // maxTaps sets y[i] = max_{t<k} x[i + t·step] (NaN if any tap is NaN).
 func maxTaps(y, x []float32, k, step int) { maxTapsGo(y, x, k, step) }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/edgedl/edgedl/graph"
+	"github.com/edgedl/edgedl/kernels"
 	"github.com/edgedl/edgedl/tensor"
 )
 
@@ -154,6 +155,123 @@ func testPoolVector(t *testing.T) {
 		for _, g := range got[len(want):] {
 			if g != 12345 {
 				t.Fatalf("%+v: wrote past the output", d)
+			}
+		}
+	}
+}
+
+// TestPoolPlanes compares the float32 MaxPool and AveragePool over whole
+// planes (poolPlanesF32) with the scalar windows over kernels, strides,
+// pads, dilations and ceil overhangs (most of them left to the per-plane
+// code), on several planes with NaNs, with a guard band past the output.
+func TestPoolPlanes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	if !hasAVX512 {
+		t.Skip("no AVX-512")
+	}
+	ctx := &kernels.Ctx{Pool: kernels.NewPool(2)}
+	defer ctx.Pool.Close()
+	for iter := 0; iter < 2000; iter++ {
+		kh, kw := 1+rng.IntN(4), 1+rng.IntN(4)
+		d := conv2d{h: 1 + rng.IntN(20), w: 1 + rng.IntN(40), kh: kh, kw: kw,
+			sh: 1 + rng.IntN(3), sw: 1 + rng.IntN(3), dh: 1 + rng.IntN(2), dw: 1 + rng.IntN(2)}
+		if rng.IntN(8) == 0 {
+			d.kw, d.sw, d.pw = 1+rng.IntN(20), 1+rng.IntN(20), rng.IntN(3)
+		}
+		d.ph, d.pw = rng.IntN(kh+1), rng.IntN(d.kw+1)
+		d.eh, d.ew = rng.IntN(kh+1), rng.IntN(d.kw+1)
+		if rng.IntN(3) == 0 { // output of the input's size
+			d.sh, d.sw = 1, 1
+			d.ph, d.pw = rng.IntN((d.kh-1)*d.dh+1), rng.IntN((d.kw-1)*d.dw+1)
+			d.eh, d.ew = (d.kh-1)*d.dh-d.ph, (d.kw-1)*d.dw-d.pw
+		}
+		switch rng.IntN(4) {
+		case 0: // the common 3x3, stride 1, padding 1
+			d = conv2d{h: d.h, w: d.w, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, ph: 1, pw: 1, eh: 1, ew: 1}
+		case 1: // up to 3 columns at stride 2, on rows of up to 5 blocks
+			d.w, d.kw, d.sw, d.dw, d.pw, d.ew = 1+rng.IntN(80), 1+rng.IntN(3), 2, 1, rng.IntN(2), rng.IntN(3)
+		}
+		span := func(in, k, dil, pb, pe, s int) int {
+			sp := in + pb + pe - ((k-1)*dil + 1)
+			if sp < 0 {
+				return -1
+			}
+			return sp/s + 1
+		}
+		d.oh = span(d.h, d.kh, d.dh, d.ph, d.eh, d.sh)
+		d.ow = span(d.w, d.kw, d.dw, d.pw, d.ew, d.sw)
+		if d.oh < 1 || d.ow < 1 {
+			continue
+		}
+		planes := 1 + rng.IntN(5)
+		in, out := d.h*d.w, d.oh*d.ow
+		x := make([]float32, planes*in)
+		for i := range x {
+			x[i] = rng.Float32()*4 - 2
+		}
+		if rng.IntN(3) == 0 {
+			x[rng.IntN(len(x))] = float32(math.NaN())
+		}
+		countPad := rng.IntN(2) == 0
+		for _, isMax := range []bool{true, false} {
+			var inv []float32
+			if !isMax {
+				inv = avgPoolInv(&d, countPad, avgPoolCols(&d, countPad))
+			}
+			got := make([]float32, planes*out+8)
+			for i := range got {
+				got[i] = 12345
+			}
+			run := poolPlanesF32(&d, inv)
+			if run == nil {
+				continue // another geometry
+			}
+			run(ctx, x, got[:planes*out], planes, 1)
+			for _, g := range got[planes*out:] {
+				if g != 12345 {
+					t.Fatalf("%+v: wrote past the output", d)
+				}
+			}
+			want := make([]float32, planes*out)
+			for pl := 0; pl < planes; pl++ {
+				if isMax {
+					maxPool2dFast(x[pl*in:(pl+1)*in], want[pl*out:(pl+1)*out], &d)
+				} else {
+					avgPool2d(x[pl*in:(pl+1)*in], want[pl*out:(pl+1)*out], &d, countPad)
+				}
+			}
+			for i, v := range want {
+				if g := got[i]; math.Abs(float64(g-v)) > 1e-5 && !(g != g && v != v) || (g != g) != (v != v) {
+					t.Fatalf("max %v %+v countPad %v planes %d: y[%d] = %v, want %v", isMax, d, countPad, planes, i, g, v)
+				}
+			}
+		}
+	}
+}
+
+// TestMeanPlanes compares the float32 plane means with float64 sums at
+// every length around the blocks of 16, with a guard band past the output.
+func TestMeanPlanes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	ctx := &kernels.Ctx{Pool: kernels.NewPool(2)}
+	defer ctx.Pool.Close()
+	for n := 1; n <= 70; n++ {
+		planes := 1 + rng.IntN(5)
+		x := make([]float32, planes*n)
+		for i := range x {
+			x[i] = rng.Float32()*4 - 2
+		}
+		got := make([]float32, planes+1)
+		got[planes] = 12345
+		if !meanPlanesF32(ctx, x, got[:planes], planes, n) {
+			t.Skip("no AVX-512")
+		}
+		if got[planes] != 12345 {
+			t.Fatalf("n %d: wrote past the output", n)
+		}
+		for p := range planes {
+			if want := sum(x[p*n:(p+1)*n]) / float64(n); math.Abs(float64(got[p])-want) > 1e-6 {
+				t.Fatalf("n %d: y[%d] = %v, want %v", n, p, got[p], want)
 			}
 		}
 	}
