@@ -121,11 +121,14 @@ func SgemmPixels(pw *PixelWeights, x []float32, off []int32, segs []Segment, bet
 	}
 	var g call
 	g.setOptions(opt)
-	// Work items are (segment, 32-channel panel) pairs, segment-major: a
-	// 7x7 map has only 7 segments, too few to share out evenly.
+	// Work items are (segment, 32-channel panel) pairs, handed out in
+	// contiguous ranges. Segment-major on large maps (threads share the
+	// input of their rows); panel-major on small ones, whose few segments
+	// differ in length (49 pixels are 14+14+14+7: halves of 28 and 21).
 	panels := (m + 31) / 32
 	items := len(segs) * panels
-	run := func(lo, hi int) { pixelsRange(pw, x, off, segs, lo, hi, beta, y, ldy, &g) }
+	panelMajor := len(segs) < 16
+	run := func(lo, hi int) { pixelsRange(pw, x, off, segs, lo, hi, panelMajor, beta, y, ldy, &g) }
 	work := 32 * k * MaxSegment
 	if g.par == nil || work*items < 2*minParallelWork {
 		run(0, items)
@@ -135,14 +138,20 @@ func SgemmPixels(pw *PixelWeights, x []float32, off []int32, segs []Segment, bet
 }
 
 // pixelsRange computes work items [lo, hi) of SgemmPixels.
-func pixelsRange(pw *PixelWeights, x []float32, off []int32, segs []Segment, lo, hi int, beta float32,
-	y []float32, ldy int, g *call) {
+func pixelsRange(pw *PixelWeights, x []float32, off []int32, segs []Segment, lo, hi int, panelMajor bool,
+	beta float32, y []float32, ldy int, g *call) {
 	m, k := pw.m, pw.k
 	panels := (m + 31) / 32
+	item := func(it int) (Segment, int) {
+		if panelMajor {
+			return segs[it%len(segs)], it / len(segs) * 32
+		}
+		return segs[it/panels], it % panels * 32
+	}
 	if pixelKernels == nil || k == 0 {
 		for it := lo; it < hi; it++ {
-			c0 := it % panels * 32
-			pixelsRef(pw, x, off, segs[it/panels:it/panels+1], c0, min(m, c0+32), beta, y, ldy, g)
+			s, c0 := item(it)
+			pixelsRef(pw, x, off, []Segment{s}, c0, min(m, c0+32), beta, y, ldy, g)
 		}
 		return
 	}
@@ -159,7 +168,7 @@ func pixelsRange(pw *PixelWeights, x []float32, off []int32, segs []Segment, lo,
 		p.flags |= flagLoadC
 	}
 	for it := lo; it < hi; it++ {
-		s, c0 := segs[it/panels], it%panels*32
+		s, c0 := item(it)
 		var fn func(k int, w, x, y *float32, ldy int, p *kparams)
 		for _, pk := range pixelKernels {
 			if int(s.N) <= pk.h {

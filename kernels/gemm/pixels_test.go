@@ -27,7 +27,7 @@ func TestPixels(t *testing.T) {
 			for it := 0; it < 60; it++ {
 				m := []int{1, 5, 16, 17, 31, 32, 33, 64, 70}[rng.IntN(9)]
 				k := []int{1, 2, 3, 5, 9, 27, 100}[rng.IntN(7)]
-				nseg := 1 + rng.IntN(6)
+				nseg := []int{1 + rng.IntN(6), 16 + rng.IntN(8)}[rng.IntN(2)] // panel- and segment-major
 				// segments on disjoint pixel ranges, random lengths and bases
 				var segs []Segment
 				pixel := 0
