@@ -104,6 +104,15 @@ func referenceOf(t *testing.T, m *graph.Model) *reference {
 		sizes: partition.SizesFromShapes(si), values: values}
 }
 
+// crossTol bounds the relative L2 error of a crossing tensor against the
+// unoptimized reference. A piece is optimized (Conv+BatchNorm folded,
+// activations and residual Adds fused) while the reference is not, so the
+// two round differently, and the difference grows with depth: up to
+// 1.8e-5 on ResNet50's deepest cuts once its convolutions accumulate the
+// whole K in one block (the pixel path). 1e-4 is the project's bar for
+// float32 paths; a wrong cut is off by orders of magnitude more.
+const crossTol = 1e-4
+
 // runPieces compiles and runs the pieces in sequence, checking each
 // piece's outputs against the reference values (crossing tensors, within
 // crossTol: a piece may fuse differently from the unoptimized reference)
@@ -194,7 +203,7 @@ func TestSplitEveryCut(t *testing.T) {
 				if err != nil {
 					t.Fatalf("cut %d: %v", k, err)
 				}
-				got := runPieces(t, ref, []*graph.Model{head, tail}, 1e-5)
+				got := runPieces(t, ref, []*graph.Model{head, tail}, crossTol)
 				e := worstRelL2(got, ref.want)
 				worst = max(worst, e)
 				if e > 1e-6 {
@@ -225,7 +234,7 @@ func TestSplitThreeTiers(t *testing.T) {
 				if len(pieces) != 3 {
 					t.Fatalf("cuts %v: %d pieces", pair, len(pieces))
 				}
-				got := runPieces(t, ref, pieces, 1e-5)
+				got := runPieces(t, ref, pieces, crossTol)
 				if e := worstRelL2(got, ref.want); e > 1e-6 {
 					t.Errorf("cuts %v: rel L2 %.3g > 1e-6", pair, e)
 				}
@@ -249,7 +258,7 @@ func TestSplitChain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := runPieces(t, ref, pieces, 1e-5)
+			got := runPieces(t, ref, pieces, crossTol)
 			if e := worstRelL2(got, ref.want); e > 1e-6 {
 				t.Errorf("rel L2 %.3g > 1e-6", e)
 			}
