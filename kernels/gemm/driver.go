@@ -184,21 +184,7 @@ func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
 			}
 			ablk := g.pa[p0*mpad+i0*kb:]
 
-			p.flags = 0
-			p.alpha, p.beta = g.alpha, g.beta
-			if g.alpha != 1 {
-				p.flags |= flagAlpha
-			}
-			if p0 > 0 {
-				p.flags |= flagLoadC
-				p.beta = 1
-			} else if g.beta != 0 {
-				p.flags |= flagLoadC
-			}
-			if p0+kb == g.k {
-				p.flags |= g.epFlags
-				p.lo, p.hi = g.lo, g.hi
-			}
+			g.setKBlock(&p, p0, kb)
 			for i := i0; i < i1; i += mr {
 				ap := &ablk[(i-i0)*kb]
 				rows := min(mr, i1-i)
@@ -321,21 +307,7 @@ func (g *call) blockIndirect(ws *workspace, i0, i1, j0, j1 int) {
 		kb := min(kc, g.k-p0)
 		ablk := g.pa[p0*mpad+i0*kb:]
 		p.off = &g.off[p0]
-		p.flags = 0
-		p.alpha, p.beta = g.alpha, g.beta
-		if g.alpha != 1 {
-			p.flags |= flagAlpha
-		}
-		if p0 > 0 {
-			p.flags |= flagLoadC
-			p.beta = 1
-		} else if g.beta != 0 {
-			p.flags |= flagLoadC
-		}
-		if p0+kb == g.k {
-			p.flags |= g.epFlags
-			p.lo, p.hi = g.lo, g.hi
-		}
+		g.setKBlock(&p, p0, kb)
 		for j := j0; j < j1; j += nr {
 			cols := min(nr, j1-j)
 			p.cols = uint32(cols)
@@ -369,5 +341,26 @@ func (g *call) blockIndirect(ws *workspace, i0, i1, j0, j1 int) {
 				fn(kb, &ablk[(i-i0)*kb], bp, &g.c[i*g.ldc+j], g.ldc, &p)
 			}
 		}
+	}
+}
+
+// setKBlock sets the flags, alpha and beta of the kernel calls for K block
+// [p0, p0+kb): C is loaded back after the first block, and the epilogue
+// is applied after the last.
+func (g *call) setKBlock(p *kparams, p0, kb int) {
+	p.flags = 0
+	p.alpha, p.beta = g.alpha, g.beta
+	if g.alpha != 1 {
+		p.flags |= flagAlpha
+	}
+	if p0 > 0 {
+		p.flags |= flagLoadC
+		p.beta = 1
+	} else if g.beta != 0 {
+		p.flags |= flagLoadC
+	}
+	if p0+kb == g.k {
+		p.flags |= g.epFlags
+		p.lo, p.hi = g.lo, g.hi
 	}
 }

@@ -84,18 +84,20 @@ var convBenches = []convBench{
 	{"c3x3_128to160_14_s1", 128, 14, 14, 160, 3, 1, 1},
 }
 
-// BenchmarkConv times one Conv node per shape. For A/B runs, CONV_IM2COL=1
-// in the environment turns the indirect path off, CONV_NOPIXELS=1 the
+// convPathsFromEnv turns convolution paths off for A/B runs, as the
+// environment says: CONV_IM2COL=1 the indirect one, CONV_NOPIXELS=1 the
 // pixel one (weights packed for it are then unpacked and packed again).
+// It returns the function that restores them.
+func convPathsFromEnv() func() {
+	oldI, oldP := noIndirect, noPixels
+	noIndirect = noIndirect || os.Getenv("CONV_IM2COL") != ""
+	noPixels = noPixels || os.Getenv("CONV_NOPIXELS") != ""
+	return func() { noIndirect, noPixels = oldI, oldP }
+}
+
+// BenchmarkConv times one Conv node per shape (see convPathsFromEnv).
 func BenchmarkConv(b *testing.B) {
-	if os.Getenv("CONV_IM2COL") != "" {
-		noIndirect = true
-		defer func() { noIndirect = false }()
-	}
-	if os.Getenv("CONV_NOPIXELS") != "" {
-		noPixels = true
-		defer func() { noPixels = false }()
-	}
+	defer convPathsFromEnv()()
 	for _, cb := range convBenches {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/t%d", cb.name, threads), func(b *testing.B) {
@@ -172,14 +174,7 @@ func (r *reuseAlloc) Alloc(dt tensor.DType, shape []int) (*tensor.Tensor, error)
 
 // BenchmarkConvReuse is BenchmarkConv with recycled outputs and scratch.
 func BenchmarkConvReuse(b *testing.B) {
-	if os.Getenv("CONV_IM2COL") != "" {
-		noIndirect = true
-		defer func() { noIndirect = false }()
-	}
-	if os.Getenv("CONV_NOPIXELS") != "" {
-		noPixels = true
-		defer func() { noPixels = false }()
-	}
+	defer convPathsFromEnv()()
 	for _, cb := range convBenches {
 		for _, threads := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/t%d", cb.name, threads), func(b *testing.B) {
