@@ -23,6 +23,16 @@
 //   - SgemmPackedASource: like SgemmPackedA, but B is produced a block at
 //     a time (at most KC×NC, L2-sized) by a BSource callback, so a Conv can
 //     run im2col per block instead of storing the whole K×(H·W) matrix.
+//   - SgemmPackedAIndirect: like SgemmPackedA, but row p of B is read in
+//     place at b[off[p]:]: a Conv whose input was copied into zero-padded
+//     planes multiplies them directly (row (c, ky, kx) of im2col is a
+//     shifted plane), computing on a grid as wide as the planes.
+//   - PackPixelWeights + SgemmPixels: the transposed formulation for Conv
+//     (output channels in the vector lanes, up to 14 pixels of one output
+//     row per tile, each pixel's input broadcast through the same tap
+//     offsets, the tile scattered into the channel-major output): 7- and
+//     14-wide rows fill whole tiles. AVX-512 only; a reference loop
+//     elsewhere (HasPixels).
 //
 // Packed operands are immutable, safe for concurrent use, and tied to the
 // micro-kernel chosen when they were packed (they stay valid for the
@@ -65,9 +75,11 @@
 // Kernels, chosen at init with golang.org/x/sys/cpu:
 //
 //   - amd64 AVX-512F: 12×32 (24 zmm accumulators, A broadcast from memory
-//     by the FMA), partial tiles by lane masks, 8×32 and 4×32 variants;
+//     by the FMA), partial tiles by lane masks, 8×32 and 4×32 variants,
+//     each reading B packed, in place, or through row offsets (Indirect);
 //     KC=384, NC=384. About 115 GFLOP/s on cache-resident panels on a
-//     Zen 4 core, which is its FMA peak.
+//     Zen 4 core, which is its FMA peak. The pixel kernels (14, 7, 4 pixels
+//     × 32 channels) for SgemmPixels.
 //   - amd64 AVX2+FMA: 6×16 (also at FMA peak on Zen 4, whose AVX-512 is
 //     256 bits wide inside); partial-width tiles go through a scratch tile.
 //   - arm64 NEON: 12×8 with FMLA by element (emitted as WORDs, which Go's
