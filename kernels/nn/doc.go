@@ -22,7 +22,7 @@
 // Builders parse and validate attributes once and, when weights are
 // constant, arrange them for the kernel: Conv packs each group's
 // M/group × (C/group·Πk) weight matrix for the gemm micro-kernel
-// (gemm.PackA), Gemm and MatMul pack their constant B (gemm.PackB),
+// (gemm.PackA, or gemm.PackPixelWeights for the pixel path), Gemm and MatMul pack their constant B (gemm.PackB),
 // ConvTranspose transposes its weights, BatchNormalization folds scale,
 // bias, mean and variance into one multiply-add per channel, and 16-bit
 // float weights are widened once.
@@ -30,24 +30,34 @@
 // # Convolution paths
 //
 //   - 1×1, stride 1, no padding: a direct product with the input, no
-//     unfolding;
+//     unfolding (on maps of at most 100 pixels with K >= 256, the pixel
+//     product below, reading the input in place);
 //   - depthwise (C/group = 1, group = C > 1): a direct loop per plane; the
 //     3×3 stride-1 and stride-2 float32 case reads the plane in place with
 //     AVX-512 (masked loads are the zero padding: dw512_amd64.s), or copies
 //     it into a zero-padded buffer for AVX2+FMA row kernels, or portable Go
 //     elsewhere or with -tags noasm; bias and Relu/Clip are fused;
 //   - everything else, float32 with constant weights: the input is copied
-//     once into zero-padded planes, and the gemm asks for the unfolded
-//     (im2col) matrix an L2-sized block at a time
-//     (gemm.SgemmPackedASource), filled by row copies (stride 2 by a vector
-//     gather), so it is never stored whole;
+//     once into zero-padded planes split by stride phase, and then
+//     (convpixels.go, convindirect.go), with AVX-512: K = C/group·Πk >= 256
+//     takes the pixel product (gemm.SgemmPixels: output channels in the
+//     lanes, up to 14 pixels of a row per tile, inputs broadcast through
+//     tap offsets, no unfolded copy); smaller K with more taps than output
+//     channels the indirect product (gemm.SgemmPackedAIndirect: pixels in
+//     the lanes on a padded-width grid read through tap offsets, then
+//     compacted); the rest, and CPUs without AVX-512, ask the gemm for the
+//     unfolded (im2col) matrix an L2-sized block at a time
+//     (gemm.SgemmPackedASource), filled by row copies;
 //   - other types or runtime weights: im2col over tiles of output
 //     positions (bounded scratch) and a product.
 //
 // # Pooling
 //
-// Float32 MaxPool (without Indices) and AveragePool with a horizontal
-// stride of 1 or 2 take two vector passes per output row: the maximum (or
+// With AVX-512, float32 pools on small maps run all planes of a chunk in
+// one call (pool_amd64.go: 3×3 same-size pools as flat blocks with lane
+// masks, narrow and stride-2 rows, plane means for GlobalAveragePool).
+// Otherwise float32 MaxPool (without Indices) and AveragePool with a
+// horizontal stride of 1 or 2 take two vector passes per output row: the maximum (or
 // sum) over the window's input rows into a padded row buffer, then over
 // each window's columns (AVX-512 with masked tails, AVX2 with scalar
 // tails, portable Go with -tags noasm). MaxPool propagates NaN there too.
