@@ -351,7 +351,20 @@ func maxPoolRowLen(d *conv2d) int {
 // wholly inside the plane take one kernel call per pass for all of them;
 // the others take two calls each, through buf's last row.
 func maxPool2dF32(x, y []float32, d *conv2d, buf []float32) {
-	inf := float32(math.Inf(-1))
+	maxPoolRows(x, y, d, buf, float32(math.Inf(-1)), maxTapKernels[float32]{maxTaps, maxTapsS2, maxTapsRows, maxTapsS2Rows})
+}
+
+// maxTapKernels are the row kernels of one element type for maxPoolRows.
+type maxTapKernels[T float32 | int8 | uint8] struct {
+	taps   func(y, x []T, k, step int)
+	tapsS2 func(y, x []T, k int)
+	rows   func(y, x []T, n, k, step, rows, ldy, ldx int)
+	rowsS2 func(y, x []T, n, k, rows, ldy, ldx int)
+}
+
+// maxPoolRows is maxPool2dF32 and maxPool2d8 with the kernels of their
+// element type; pad is the value of the windows that see no input.
+func maxPoolRows[T float32 | int8 | uint8](x, y []T, d *conv2d, buf []T, pad T, kern maxTapKernels[T]) {
 	L := maxPoolRowLen(d)
 	last := buf[d.oh*L : (d.oh+1)*L]
 	rLo, rHi := outRange(-d.ph, d.sh, d.h, d.oh)
@@ -359,11 +372,11 @@ func maxPool2dF32(x, y []float32, d *conv2d, buf []float32) {
 	rLo, rHi = max(rLo, r2lo), min(rHi, r2hi)
 	if rHi > rLo {
 		n := rHi - rLo
-		maxTapsRows(buf[d.pw:], x[(rLo*d.sh-d.ph)*d.w:], d.w, d.kh, d.dh*d.w, n, L, d.sh*d.w)
+		kern.rows(buf[d.pw:], x[(rLo*d.sh-d.ph)*d.w:], d.w, d.kh, d.dh*d.w, n, L, d.sh*d.w)
 		if d.sw == 1 {
-			maxTapsRows(y[rLo*d.ow:], buf, d.ow, d.kw, d.dw, n, d.ow, L)
+			kern.rows(y[rLo*d.ow:], buf, d.ow, d.kw, d.dw, n, d.ow, L)
 		} else {
-			maxTapsS2Rows(y[rLo*d.ow:], buf, d.ow, d.kw, n, d.ow, L)
+			kern.rowsS2(y[rLo*d.ow:], buf, d.ow, d.kw, n, d.ow, L)
 		}
 	} else {
 		rLo, rHi = d.oh, d.oh
@@ -379,15 +392,15 @@ func maxPool2dF32(x, y []float32, d *conv2d, buf []float32) {
 		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
 		if kiLo >= kiHi {
 			for i := range yr {
-				yr[i] = inf
+				yr[i] = pad
 			}
 			continue
 		}
-		maxTaps(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
+		kern.taps(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
 		if d.sw == 1 {
-			maxTaps(yr, last, d.kw, d.dw)
+			kern.taps(yr, last, d.kw, d.dw)
 		} else {
-			maxTapsS2(yr, last, d.kw)
+			kern.tapsS2(yr, last, d.kw)
 		}
 	}
 }
@@ -592,45 +605,7 @@ func maxTapsS2Rows8Go[T int8 | uint8](y, x []T, n, k, rows, ldy, ldx int) {
 // the others (vertical padding) take two calls each, through buf's last
 // row.
 func maxPool2d8[T int8 | uint8](x, y []T, d *conv2d, buf []T) {
-	low := lowest[T]()
-	L := maxPoolRowLen(d)
-	last := buf[d.oh*L : (d.oh+1)*L]
-	rLo, rHi := outRange(-d.ph, d.sh, d.h, d.oh)
-	r2lo, r2hi := outRange((d.kh-1)*d.dh-d.ph, d.sh, d.h, d.oh)
-	rLo, rHi = max(rLo, r2lo), min(rHi, r2hi)
-	if rHi > rLo {
-		n := rHi - rLo
-		maxTapsRows8(buf[d.pw:], x[(rLo*d.sh-d.ph)*d.w:], d.w, d.kh, d.dh*d.w, n, L, d.sh*d.w)
-		if d.sw == 1 {
-			maxTapsRows8(y[rLo*d.ow:], buf, d.ow, d.kw, d.dw, n, d.ow, L)
-		} else {
-			maxTapsS2Rows8(y[rLo*d.ow:], buf, d.ow, d.kw, n, d.ow, L)
-		}
-	} else {
-		rLo, rHi = d.oh, d.oh
-	}
-	row := last[d.pw : d.pw+d.w]
-	for oh := 0; oh < d.oh; oh++ {
-		if oh == rLo {
-			oh = rHi - 1
-			continue
-		}
-		yr := y[oh*d.ow : (oh+1)*d.ow]
-		ih0 := oh*d.sh - d.ph
-		kiLo, kiHi := validRange(ih0, d.kh, d.dh, d.h)
-		if kiLo >= kiHi {
-			for i := range yr {
-				yr[i] = low
-			}
-			continue
-		}
-		maxTaps8(row, x[(ih0+kiLo*d.dh)*d.w:], kiHi-kiLo, d.dh*d.w)
-		if d.sw == 1 {
-			maxTaps8(yr, last, d.kw, d.dw)
-		} else {
-			maxTapsS28(yr, last, d.kw)
-		}
-	}
+	maxPoolRows(x, y, d, buf, lowest[T](), maxTapKernels[T]{maxTaps8[T], maxTapsS28[T], maxTapsRows8[T], maxTapsS2Rows8[T]})
 }
 
 // maxPool8Buf returns maxPool2d8's row buffer, from local when it fits,
