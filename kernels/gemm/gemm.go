@@ -50,24 +50,45 @@ func SgemmEx(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 // be nil.
 func SgemmPackedA(m, n, k int, alpha float32, pa *PackedA, transB bool, b []float32, ldb int,
 	beta float32, c []float32, ldc int, opt *Options) {
-	if pa == nil || pa.m != m || pa.k != k {
-		panic(fmt.Sprintf("gemm: SgemmPackedA: packed A is %s, call wants %dx%d", pa.dims(), m, k))
-	}
+	checkPackedA("SgemmPackedA", pa, m, k)
 	checkMat("B", transB, k, n, b, ldb)
-	checkC(m, n, c, ldc, opt)
-	if m == 0 || n == 0 {
+	g := packedACall(m, n, k, alpha, pa, beta, c, ldc, opt)
+	if g == nil {
 		return
 	}
-	g := call{kern: pa.kern, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc}
+	g.b, g.ldb, g.transB = b, ldb, transB
+	g.runWithWorkspace()
+}
+
+// checkPackedA panics unless pa is an m×k packed A (fn names the call).
+func checkPackedA(fn string, pa *PackedA, m, k int) {
+	if pa == nil || pa.m != m || pa.k != k {
+		panic(fmt.Sprintf("gemm: %s: packed A is %s, call wants %dx%d", fn, pa.dims(), m, k))
+	}
+}
+
+// packedACall checks C and returns the call of a product with packed A,
+// its B still to be set; nil when nothing is left to do (C is empty, or
+// k = 0 and C has been scaled).
+func packedACall(m, n, k int, alpha float32, pa *PackedA, beta float32, c []float32, ldc int, opt *Options) *call {
+	checkC(m, n, c, ldc, opt)
+	if m == 0 || n == 0 {
+		return nil
+	}
+	g := &call{kern: pa.kern, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc}
 	g.setOptions(opt)
 	if k == 0 {
 		g.scaleOnly()
-		return
+		return nil
 	}
+	g.pa, g.kcA = pa.data, pa.kc
+	return g
+}
+
+// runWithWorkspace runs g with a pooled workspace.
+func (g *call) runWithWorkspace() {
 	ws := getWorkspace()
 	defer putWorkspace(ws)
-	g.pa, g.kcA = pa.data, pa.kc
-	g.b, g.ldb, g.transB = b, ldb, transB
 	g.run(ws)
 }
 
@@ -91,27 +112,16 @@ type BSource func(dst []float32, ld, p0, kb, j0, nc int)
 // block, instead of read from a matrix.
 func SgemmPackedASource(m, n, k int, alpha float32, pa *PackedA, src BSource,
 	beta float32, c []float32, ldc int, opt *Options) {
-	if pa == nil || pa.m != m || pa.k != k {
-		panic(fmt.Sprintf("gemm: SgemmPackedASource: packed A is %s, call wants %dx%d", pa.dims(), m, k))
-	}
+	checkPackedA("SgemmPackedASource", pa, m, k)
 	if n < 0 {
 		panic(fmt.Sprintf("gemm: negative dimension n=%d", n))
 	}
-	checkC(m, n, c, ldc, opt)
-	if m == 0 || n == 0 {
+	g := packedACall(m, n, k, alpha, pa, beta, c, ldc, opt)
+	if g == nil {
 		return
 	}
-	g := call{kern: pa.kern, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc}
-	g.setOptions(opt)
-	if k == 0 {
-		g.scaleOnly()
-		return
-	}
-	ws := getWorkspace()
-	defer putWorkspace(ws)
-	g.pa, g.kcA = pa.data, pa.kc
 	g.src = src
-	g.run(ws)
+	g.runWithWorkspace()
 }
 
 // HasIndirect reports whether SgemmPackedAIndirect has a micro-kernel
@@ -129,9 +139,7 @@ func HasIndirect() bool { return activeKernel.indirect != nil }
 // Every off[p] must lie in [0, len(b)-n].
 func SgemmPackedAIndirect(m, n, k int, alpha float32, pa *PackedA, b []float32, off []int32,
 	beta float32, c []float32, ldc int, opt *Options) {
-	if pa == nil || pa.m != m || pa.k != k {
-		panic(fmt.Sprintf("gemm: SgemmPackedAIndirect: packed A is %s, call wants %dx%d", pa.dims(), m, k))
-	}
+	checkPackedA("SgemmPackedAIndirect", pa, m, k)
 	if n < 0 || len(off) < k {
 		panic(fmt.Sprintf("gemm: SgemmPackedAIndirect: n=%d, %d offsets for k=%d", n, len(off), k))
 	}
@@ -140,19 +148,10 @@ func SgemmPackedAIndirect(m, n, k int, alpha float32, pa *PackedA, b []float32, 
 			panic(fmt.Sprintf("gemm: SgemmPackedAIndirect: off[%d]=%d outside B of %d floats (n=%d)", p, o, len(b), n))
 		}
 	}
-	checkC(m, n, c, ldc, opt)
-	if m == 0 || n == 0 {
+	g := packedACall(m, n, k, alpha, pa, beta, c, ldc, opt)
+	if g == nil {
 		return
 	}
-	g := call{kern: pa.kern, m: m, n: n, k: k, alpha: alpha, beta: beta, c: c, ldc: ldc}
-	g.setOptions(opt)
-	if k == 0 {
-		g.scaleOnly()
-		return
-	}
-	ws := getWorkspace()
-	defer putWorkspace(ws)
-	g.pa, g.kcA = pa.data, pa.kc
 	if pa.kern.indirect == nil || forcePack || forceDirect {
 		// No indirect kernel: gather the rows block by block.
 		g.src = func(dst []float32, ld, p0, kb, j0, nc int) {
@@ -164,7 +163,7 @@ func SgemmPackedAIndirect(m, n, k int, alpha float32, pa *PackedA, b []float32, 
 	} else {
 		g.b, g.off = b, off[:k]
 	}
-	g.run(ws)
+	g.runWithWorkspace()
 }
 
 // SgemmPackedB computes C = alpha*op(A)*B + beta*C with B pre-packed by
