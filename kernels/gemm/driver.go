@@ -190,32 +190,16 @@ func (g *call) block(ws *workspace, i0, i1, j0, j1 int) {
 				rows := min(mr, i1-i)
 				p.rows = uint32(rows)
 				fn := fn
-				if rows < mr && !noShort {
-					for _, s := range kern.short {
-						if rows <= s.h {
-							fn = s.fn
-							if direct {
-								fn = s.direct
-							}
-							break
-						}
-					}
+				if s := variantFor(kern.short, rows); s != nil && rows < mr && !noShort {
+					fn = s.pick(direct)
 				}
 				if p.flags&flagRowBias != 0 {
 					p.rowBias = &g.rowBias[i]
 				}
 				// the narrow variant for a last panel of at most nr/2 columns
 				var nfn func(k int, a, b, c *float32, ldc int, p *kparams)
-				if !noNarrow {
-					for _, s := range kern.narrow {
-						if rows <= s.h {
-							nfn = s.fn
-							if direct {
-								nfn = s.direct
-							}
-							break
-						}
-					}
+				if s := variantFor(kern.narrow, rows); s != nil && !noNarrow {
+					nfn = s.pick(direct)
 				}
 				for j := jc; j < jc+ncb; j += nr {
 					bp := &bblk[(j-jc)*bstep]
@@ -320,20 +304,10 @@ func (g *call) blockIndirect(ws *workspace, i0, i1, j0, j1 int) {
 				rows := min(mr, i1-i)
 				p.rows = uint32(rows)
 				fn := kern.indirect
-				if cols <= nr/2 && !noNarrow {
-					for _, s := range kern.narrow {
-						if rows <= s.h {
-							fn = s.indirect
-							break
-						}
-					}
-				} else if rows < mr && !noShort {
-					for _, s := range kern.short {
-						if rows <= s.h {
-							fn = s.indirect
-							break
-						}
-					}
+				if s := variantFor(kern.narrow, rows); s != nil && cols <= nr/2 && !noNarrow {
+					fn = s.indirect
+				} else if s := variantFor(kern.short, rows); s != nil && rows < mr && !noShort {
+					fn = s.indirect
 				}
 				if p.flags&flagRowBias != 0 {
 					p.rowBias = &g.rowBias[i]
@@ -363,4 +337,23 @@ func (g *call) setKBlock(p *kparams, p0, kb int) {
 		p.flags |= g.epFlags
 		p.lo, p.hi = g.lo, g.hi
 	}
+}
+
+// variantFor returns the first of variants (by increasing height) that
+// computes rows rows, or nil.
+func variantFor(variants []shortKernel, rows int) *shortKernel {
+	for i := range variants {
+		if rows <= variants[i].h {
+			return &variants[i]
+		}
+	}
+	return nil
+}
+
+// pick returns the variant's kernel for packed or in-place B.
+func (s *shortKernel) pick(direct bool) func(k int, a, b, c *float32, ldc int, p *kparams) {
+	if direct {
+		return s.direct
+	}
+	return s.fn
 }
