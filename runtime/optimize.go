@@ -313,6 +313,19 @@ func (o *optimizer) removeIdentities() {
 	o.drop(dead)
 }
 
+// producers maps each value to the node that outputs it.
+func (o *optimizer) producers() map[string]*graph.Node {
+	p := map[string]*graph.Node{}
+	for _, n := range o.g.Nodes {
+		for _, out := range n.Outputs {
+			p[out] = n
+		}
+	}
+	return p
+}
+
+// consumers maps each value to the nodes that read it (subgraphs' reads
+// included).
 func (o *optimizer) consumers() map[string][]*graph.Node {
 	c := map[string][]*graph.Node{}
 	for _, n := range o.g.Nodes {
@@ -426,12 +439,7 @@ func (o *optimizer) foldConvBatchNorm() {
 func (o *optimizer) foldConvAffine() {
 	for {
 		cons := o.consumers()
-		prod := map[string]*graph.Node{}
-		for _, n := range o.g.Nodes {
-			for _, out := range n.Outputs {
-				prod[out] = n
-			}
-		}
+		prod := o.producers()
 		dead := map[*graph.Node]bool{}
 		for _, op := range o.g.Nodes {
 			if (op.OpType != "Mul" && op.OpType != "Add") || op.Domain != "" || len(op.Inputs) != 2 || len(op.Outputs) != 1 {
@@ -522,12 +530,7 @@ func (o *optimizer) foldAffineInto(conv *graph.Node, mul bool, c string) bool {
 // order, where both of its inputs are computed.
 func (o *optimizer) fuseConvResidual() {
 	cons := o.consumers()
-	prod := map[string]*graph.Node{}
-	for _, n := range o.g.Nodes {
-		for _, out := range n.Outputs {
-			prod[out] = n
-		}
-	}
+	prod := o.producers()
 	moved := map[*graph.Node]*graph.Node{} // Add -> the Conv that replaces it
 	dead := map[*graph.Node]bool{}
 	for _, add := range o.g.Nodes {
@@ -614,12 +617,7 @@ func bnInference(bn *graph.Node) bool {
 // derived from the producers (see rankOf), and nothing is folded where it
 // is unknown.
 func (o *optimizer) foldBatchNormAffine() {
-	prod := map[string]*graph.Node{}
-	for _, n := range o.g.Nodes {
-		for _, out := range n.Outputs {
-			prod[out] = n
-		}
-	}
+	prod := o.producers()
 	ranks := map[string]int{}
 	for {
 		cons := o.consumers()
@@ -738,12 +736,7 @@ func (o *optimizer) rankOf(name string, prod map[string]*graph.Node, memo map[st
 // Sum into that node (its sum is clamped as it is stored).
 func (o *optimizer) fuseActivations() {
 	cons := o.consumers()
-	prod := map[string]*graph.Node{}
-	for _, n := range o.g.Nodes {
-		for _, out := range n.Outputs {
-			prod[out] = n
-		}
-	}
+	prod := o.producers()
 	dead := map[*graph.Node]bool{}
 	for _, act := range o.g.Nodes {
 		if act.Domain != "" || len(act.Inputs) == 0 {
@@ -829,12 +822,7 @@ func (o *optimizer) activation(n *graph.Node) (kind string, alpha, beta float32,
 // fused activation) move to the new node under a per-branch prefix.
 func (o *optimizer) fuseConcatConv() {
 	cons := o.consumers()
-	prod := map[string]*graph.Node{}
-	for _, n := range o.g.Nodes {
-		for _, out := range n.Outputs {
-			prod[out] = n
-		}
-	}
+	prod := o.producers()
 	dead := map[*graph.Node]bool{}
 	for _, cat := range o.g.Nodes {
 		if cat.Domain != "" || cat.OpType != "Concat" || len(cat.Inputs) < 2 || len(cat.Outputs) != 1 {

@@ -143,12 +143,7 @@ func (o *optimizer) rewriteQDQ() {
 }
 
 func (o *optimizer) rewriteQDQOnce() bool {
-	prod := map[string]*graph.Node{}
-	for _, n := range o.g.Nodes {
-		for _, out := range n.Outputs {
-			prod[out] = n
-		}
-	}
+	prod := o.producers()
 	cons := o.consumers()
 	only := func(name string) *graph.Node {
 		if len(cons[name]) != 1 || o.isGraphOutput(name) {
