@@ -450,9 +450,7 @@ func (p *convProblem[F]) mul(g int, b []F, ldb int, n, j0, j1 int) {
 	if w, ok := any(p.w).([]float32); ok {
 		opt := p.gemmOptions()
 		_, fused := gemmEpilogue(p.act)
-		if p.bias != nil {
-			opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
-		}
+		opt.Epilogue.RowBias = p.groupBias(g)
 		bb, cc := any(b).([]float32), any(c).([]float32)
 		if p.packed != nil {
 			gemm.SgemmPackedA(mg, nn, kdim, 1, p.packed[g], false, bb, ldb, float32(p.beta), cc, p.outSize, &opt)
@@ -531,9 +529,7 @@ func (p *convProblem[F]) im2colGemm(dt tensor.DType, d2 *conv2d, is2d bool) erro
 				src := func(dst []float32, ld, p0, kb, j0, nc int) {
 					pd.im2col(xp, p0, p0+kb, j0, j0+nc, dst, ld)
 				}
-				if p.bias != nil {
-					opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
-				}
+				opt.Epilogue.RowBias = p.groupBias(g)
 				gemm.SgemmPackedASource(mg, p.outSize, kdim, 1, p.packed[g], src, float32(p.beta),
 					y32[(n*p.m+g*mg)*p.outSize:], p.outSize, &opt)
 				if _, fused := gemmEpilogue(p.act); !fused {

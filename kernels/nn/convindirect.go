@@ -53,10 +53,34 @@ func useIndirect(d *conv2d, cg, mg int) bool {
 		return false
 	}
 	q := newPhased(d)
-	if int64(cg)*int64(q.channel()) >= math.MaxInt32 {
-		return false
+	return q.offsetsFit(cg) && (q.wq == d.ow || cg*d.kh*d.kw > mg)
+}
+
+// offsetsFit tells whether the tap offsets into the phase planes of cg
+// channels fit in int32.
+func (q phased) offsetsFit(cg int) bool {
+	return int64(cg)*int64(q.channel()) < math.MaxInt32
+}
+
+// groupBias returns the float32 bias of the output channels of group g,
+// or nil.
+func (p *convProblem[F]) groupBias(g int) []float32 {
+	if p.bias == nil {
+		return nil
 	}
-	return q.wq == d.ow || cg*d.kh*d.kw > mg
+	mg := p.m / p.group
+	return any(p.bias).([]float32)[g*mg : (g+1)*mg]
+}
+
+// allocPlanes returns scratch for the phase planes of one group's input.
+func (p *convProblem[F]) allocPlanes(q phased) (*tensor.Tensor, error) {
+	return allocFull(p.ctx, tensor.Float32, []int{p.cg, q.channel()}) // fill writes every element
+}
+
+// fillPlanes copies group g of image ni into the phase planes xq.
+func (p *convProblem[F]) fillPlanes(q phased, xq []float32, ni, g int) {
+	xs := any(p.x).([]float32)[(ni*p.c+g*p.cg)*p.inSize : (ni*p.c+(g+1)*p.cg)*p.inSize]
+	p.ctx.Parallel(p.cg, max(1, 4096/p.inSize), func(lo, hi int) { q.fill(xs, xq, lo, hi) })
 }
 
 // offsets returns the B row offsets of the unfolded input, row (c, ky, kx)
@@ -126,11 +150,11 @@ func (q phased) fill(x, xq []float32, c0, c1 int) {
 // indirect is im2colGemm's float32 path: see the comment at the top of
 // this file. y32 is the output (holding the residual when p.beta = 1).
 func (p *convProblem[F]) indirect(d2 *conv2d) error {
-	x32, y32 := any(p.x).([]float32), any(p.y).([]float32)
+	y32 := any(p.y).([]float32)
 	mg := p.m / p.group
 	opt := p.gemmOptions()
 	q := newPhased(d2)
-	xqT, err := allocFull(p.ctx, tensor.Float32, []int{p.cg, q.channel()}) // fill writes every element
+	xqT, err := p.allocPlanes(q)
 	if err != nil {
 		return err
 	}
@@ -150,11 +174,8 @@ func (p *convProblem[F]) indirect(d2 *conv2d) error {
 	}
 	for ni := 0; ni < p.n; ni++ {
 		for g := 0; g < p.group; g++ {
-			xs := x32[(ni*p.c+g*p.cg)*p.inSize : (ni*p.c+(g+1)*p.cg)*p.inSize]
-			p.ctx.Parallel(p.cg, max(1, 4096/p.inSize), func(lo, hi int) { q.fill(xs, xq, lo, hi) })
-			if p.bias != nil {
-				opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
-			}
+			p.fillPlanes(q, xq, ni, g)
+			opt.Epilogue.RowBias = p.groupBias(g)
 			ys := y32[(ni*p.m+g*mg)*p.outSize : (ni*p.m+(g+1)*mg)*p.outSize]
 			c, ldc := ys, p.outSize
 			if !direct {

@@ -1,10 +1,7 @@
 package nn
 
 import (
-	"math"
-
 	"github.com/edgedl/edgedl/kernels/gemm"
-	"github.com/edgedl/edgedl/tensor"
 )
 
 // The pixel path: output channels in the vector lanes, segments of up to
@@ -54,8 +51,7 @@ func usePixels(d *conv2d, cg int, pointwise bool) bool {
 	if pointwise {
 		return d.oh*d.ow <= maxPointwisePixels
 	}
-	q := newPhased(d)
-	return int64(cg)*int64(q.channel()) < math.MaxInt32
+	return newPhased(d).offsetsFit(cg)
 }
 
 // hasPacked tells whether the weights are packed, one way or the other.
@@ -109,15 +105,15 @@ func pointwiseSegments(cg, n int) ([]gemm.Segment, []int32) {
 func (p *convProblem[F]) pixelProduct(d2 *conv2d) error {
 	x32, y32 := any(p.x).([]float32), any(p.y).([]float32)
 	mg := p.m / p.group
-	e, fused := gemmEpilogue(p.act)
-	opt := gemm.Options{Parallel: p.ctx.Parallel, Epilogue: e}
+	opt := p.gemmOptions()
+	_, fused := gemmEpilogue(p.act)
 	var q phased
 	var xq []float32
 	var off []int32
 	var segs []gemm.Segment
 	if d2 != nil {
 		q = newPhased(d2)
-		xqT, err := allocFull(p.ctx, tensor.Float32, []int{p.cg, q.channel()}) // fill writes every element
+		xqT, err := p.allocPlanes(q)
 		if err != nil {
 			return err
 		}
@@ -129,16 +125,12 @@ func (p *convProblem[F]) pixelProduct(d2 *conv2d) error {
 	}
 	for ni := 0; ni < p.n; ni++ {
 		for g := 0; g < p.group; g++ {
-			xs := x32[(ni*p.c+g*p.cg)*p.inSize : (ni*p.c+(g+1)*p.cg)*p.inSize]
 			if d2 != nil {
-				p.ctx.Parallel(p.cg, max(1, 4096/p.inSize), func(lo, hi int) { q.fill(xs, xq, lo, hi) })
+				p.fillPlanes(q, xq, ni, g)
 			} else {
-				xq = xs
+				xq = x32[(ni*p.c+g*p.cg)*p.inSize : (ni*p.c+(g+1)*p.cg)*p.inSize]
 			}
-			opt.Epilogue.RowBias = nil
-			if p.bias != nil {
-				opt.Epilogue.RowBias = any(p.bias).([]float32)[g*mg : (g+1)*mg]
-			}
+			opt.Epilogue.RowBias = p.groupBias(g)
 			ys := y32[(ni*p.m+g*mg)*p.outSize : (ni*p.m+(g+1)*mg)*p.outSize]
 			gemm.SgemmPixels(p.kern.pixelW[g], xq, off, segs, float32(p.beta), ys, p.outSize, &opt)
 			if !fused {
