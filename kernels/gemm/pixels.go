@@ -106,15 +106,19 @@ func SgemmPixels(pw *PixelWeights, x []float32, off []int32, segs []Segment, bet
 			hi = o
 		}
 	}
+	end := 0 // one past the last output pixel of any segment
 	for _, s := range segs {
-		if s.N < 1 || s.N > MaxSegment || s.Pixel < 0 || int(s.Pixel+s.N) > ldy ||
+		if s.N < 1 || s.N > MaxSegment || s.Pixel < 0 || int(s.Pixel)+int(s.N) > ldy ||
 			(k > 0 && (int(s.Base)+int(lo) < 0 || int(s.Base)+int(hi)+int(s.N) > len(x))) {
 			panic(fmt.Sprintf("gemm: SgemmPixels: segment %+v outside x (%d floats, offsets %d..%d) or y (ldy %d)",
 				s, len(x), lo, hi, ldy))
 		}
+		end = max(end, int(s.Pixel)+int(s.N))
 	}
-	if m > 0 && len(segs) > 0 && len(y) < (m-1)*ldy+1 {
-		panic(fmt.Sprintf("gemm: SgemmPixels: y has %d floats, want %d rows of %d", len(y), m, ldy))
+	// The kernels scatter without bounds checks: y must hold every row.
+	if m > 0 && len(segs) > 0 && len(y) < (m-1)*ldy+end {
+		panic(fmt.Sprintf("gemm: SgemmPixels: y has %d floats, want %d rows of stride %d reaching pixel %d",
+			len(y), m, ldy, end))
 	}
 	if m == 0 || len(segs) == 0 {
 		return

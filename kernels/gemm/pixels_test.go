@@ -129,6 +129,13 @@ func TestPixelsRejects(t *testing.T) {
 			SgemmPixels(pw, x, []int32{0}, []Segment{s}, 0, y, 10, nil)
 		}()
 	}
+	// the last channel's row must reach the segment's end
+	defer func() {
+		if recover() == nil {
+			t.Errorf("a y one float short of the last row accepted")
+		}
+	}()
+	SgemmPixels(pw, x, []int32{0}, []Segment{{Pixel: 5, N: 4}}, 0, y[:10+8], 10, nil)
 }
 
 // TestPixelWeightsUnpack checks that Unpack inverts PackPixelWeights.
