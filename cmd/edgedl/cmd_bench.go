@@ -102,21 +102,19 @@ func setupBench(e *env, fs *flag.FlagSet) func([]string) error {
 		// load hits both alike; warm both up first.
 		var ourLat, theirLat []float64
 		var rssBeforeORT int64
-		// Each round after the first starts with a pause and two untimed
-		// runs, for both engines alike: ONNX Runtime's intra-op threads spin
-		// for a while after its runs, and without the pause they took the
-		// second CPU from edgedl's next round (a 2-thread 0.07 ms model
-		// measured 0.106 ms that way against 0.070 ms alone).
-		settle := func() {
-			time.Sleep(settlePause)
-		}
+		// With ONNX Runtime, each engine's round starts with a pause (and,
+		// after the first, two untimed runs), for both engines alike: ONNX
+		// Runtime's intra-op threads spin for a while after its runs, and
+		// without the pause they took the second CPU from edgedl's next
+		// round (a 2-thread 0.07 ms model measured 0.106 ms that way
+		// against 0.070 ms alone).
 		for r := 0; r < *rounds; r++ {
-			w := 0
-			if r == 0 {
-				w = *warmup
-			} else {
-				settle()
+			w := *warmup
+			if r > 0 {
 				w = 2
+				if theirs != nil {
+					time.Sleep(settlePause)
+				}
 			}
 			_, lat, err := timeRuns(ours, *runs, w)
 			if err != nil {
@@ -132,9 +130,7 @@ func setupBench(e *env, fs *flag.FlagSet) func([]string) error {
 				}
 			}
 			if theirs != nil {
-				if r > 0 {
-					settle()
-				}
+				time.Sleep(settlePause)
 				_, lat, err := timeRuns(theirs, *runs, w)
 				if err != nil {
 					return fmt.Errorf("onnxruntime: %w", err)
