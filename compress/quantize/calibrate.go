@@ -178,22 +178,32 @@ func (s *stat) addHist(v []float32, abs bool) {
 	}
 }
 
-// Calibrate runs m on data (batches of its inputs) and records the range
-// of every float activation by opts.Method. Data must not be empty and
-// must match the model's inputs.
-func Calibrate(m *graph.Model, data []compress.Batch, opts Options) (*Calibration, error) {
+// checkModelOptions fills in opts's defaults and checks that m can be
+// quantized: a model of opset 10 or later (QuantizeLinear); below 13 the
+// weight scales become per-tensor (no per-channel DequantizeLinear).
+func checkModelOptions(m *graph.Model, opts *Options) error {
 	if err := opts.fill(); err != nil {
-		return nil, err
+		return err
 	}
 	if m == nil || m.Graph == nil {
-		return nil, fmt.Errorf("quantize: nil model")
+		return fmt.Errorf("quantize: nil model")
 	}
 	if m.Opset() < 10 {
-		return nil, fmt.Errorf("quantize: the model's opset %d has no QuantizeLinear (needs 10 or later)", m.Opset())
+		return fmt.Errorf("quantize: the model's opset %d has no QuantizeLinear (needs 10 or later)", m.Opset())
 	}
 	if m.Opset() < 13 && !opts.PerTensorWeights {
 		opts.Logger.Warn("quantize: opset below 13 has no per-channel DequantizeLinear; using per-tensor weight scales", "opset", m.Opset())
 		opts.PerTensorWeights = true
+	}
+	return nil
+}
+
+// Calibrate runs m on data (batches of its inputs) and records the range
+// of every float activation by opts.Method. Data must not be empty and
+// must match the model's inputs.
+func Calibrate(m *graph.Model, data []compress.Batch, opts Options) (*Calibration, error) {
+	if err := checkModelOptions(m, &opts); err != nil {
+		return nil, err
 	}
 	pm, err := gx.Prepare(m, true)
 	if err != nil {

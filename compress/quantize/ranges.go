@@ -18,18 +18,8 @@ import (
 // be a graph input or a node output with a finite range (Min <= Max).
 // opts.Method and the histogram options are not used.
 func FromRanges(m *graph.Model, ranges map[string]Range, opts Options) (*Calibration, error) {
-	if err := opts.fill(); err != nil {
+	if err := checkModelOptions(m, &opts); err != nil {
 		return nil, err
-	}
-	if m == nil || m.Graph == nil {
-		return nil, fmt.Errorf("quantize: nil model")
-	}
-	if m.Opset() < 10 {
-		return nil, fmt.Errorf("quantize: the model's opset %d has no QuantizeLinear (needs 10 or later)", m.Opset())
-	}
-	if m.Opset() < 13 && !opts.PerTensorWeights {
-		opts.Logger.Warn("quantize: opset below 13 has no per-channel DequantizeLinear; using per-tensor weight scales", "opset", m.Opset())
-		opts.PerTensorWeights = true
 	}
 	if len(ranges) == 0 {
 		return nil, fmt.Errorf("quantize: no activation ranges given")
