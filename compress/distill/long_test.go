@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/edgedl/edgedl/graph"
@@ -15,20 +14,6 @@ import (
 	"github.com/edgedl/edgedl/train/arch"
 	"github.com/edgedl/edgedl/train/data"
 )
-
-func envFloat(name string, def float64) float64 {
-	if v, err := strconv.ParseFloat(os.Getenv(name), 64); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
 
 // TestLongDistillMNIST is the figure: a mnist-2nn student
 // (784-200-200-10) distilled from the shared mnist_cnn (99.0%) against the
@@ -47,12 +32,12 @@ func TestLongDistillMNIST(t *testing.T) {
 	if os.Getenv("EDGEDL_LONG") != "1" {
 		t.Skip("set EDGEDL_LONG=1 to distil mnist_cnn into mnist-2nn")
 	}
-	n := envInt("EDGEDL_DISTILL_N", 10000)
-	epochs := envInt("EDGEDL_DISTILL_EPOCHS", 10)
-	seeds := envInt("EDGEDL_DISTILL_SEEDS", 3)
-	hidden := envInt("EDGEDL_DISTILL_HIDDEN", 200)
-	temp := envFloat("EDGEDL_DISTILL_T", 4)
-	alpha := envFloat("EDGEDL_DISTILL_ALPHA", 0.9)
+	n := testenv.Int("EDGEDL_DISTILL_N", 10000)
+	epochs := testenv.Int("EDGEDL_DISTILL_EPOCHS", 10)
+	seeds := testenv.Int("EDGEDL_DISTILL_SEEDS", 3)
+	hidden := testenv.Int("EDGEDL_DISTILL_HIDDEN", 200)
+	temp := testenv.Float("EDGEDL_DISTILL_T", 4)
+	alpha := testenv.Float("EDGEDL_DISTILL_ALPHA", 0.9)
 	tm, err := onnx.Load(filepath.Join(testenv.Shared(t), "models", "mnist_cnn", "model.onnx"))
 	if err != nil {
 		t.Fatal(err)

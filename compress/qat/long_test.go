@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/edgedl/edgedl/compress"
@@ -15,13 +14,6 @@ import (
 	"github.com/edgedl/edgedl/train"
 	"github.com/edgedl/edgedl/train/data"
 )
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
 
 // TestLongQATMNISTCNN fine-tunes the shared mnist_cnn (99.0%) with
 // quantisation-aware training and compares, on the 10,000 MNIST test
@@ -56,8 +48,8 @@ func TestLongQATMNISTCNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := envInt("EDGEDL_QAT_N", full.Len())
-	epochs := envInt("EDGEDL_QAT_EPOCHS", 1)
+	n := testenv.Int("EDGEDL_QAT_N", full.Len())
+	epochs := testenv.Int("EDGEDL_QAT_EPOCHS", 1)
 	var tr data.Dataset = full
 	if n < full.Len() {
 		tr = &data.Subset{Data: full, Indices: data.Permutation(full.Len(), 7, 0)[:n]}
