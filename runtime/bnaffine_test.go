@@ -16,17 +16,7 @@ import (
 // (kept), and that the chain became one step where it could.
 func TestFoldBatchNormAffine(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	rnd := func(shape ...int) *tensor.Tensor {
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return tensor.Float32s(shape, v)
-	}
+	rnd := func(shape ...int) *tensor.Tensor { return normalTensor(rng, shape...) }
 	const c = 6
 	for _, tc := range []struct {
 		name      string

@@ -17,17 +17,7 @@ import (
 // and 3×3 kernels, for threads 1 and 2.
 func TestFuseConvResidual(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	rnd := func(shape ...int) *tensor.Tensor {
-		n := 1
-		for _, d := range shape {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(rng.NormFloat64())
-		}
-		return tensor.Float32s(shape, v)
-	}
+	rnd := func(shape ...int) *tensor.Tensor { return normalTensor(rng, shape...) }
 	const h = 9
 	ints := func(name string, v ...int64) *graph.Attr {
 		return &graph.Attr{Name: name, Type: graph.AttrInts, Ints: v}

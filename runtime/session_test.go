@@ -2,6 +2,7 @@ package runtime_test
 
 import (
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
@@ -201,4 +202,17 @@ func TestRunErrors(t *testing.T) {
 	if _, err := runtime.Compile(um, runtime.Options{}); err == nil || !kernels.IsUnsupported(err) {
 		t.Errorf("unknown op: %v", err)
 	}
+}
+
+// normalTensor returns a float32 tensor of standard normal values.
+func normalTensor(rng *rand.Rand, shape ...int) *tensor.Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return tensor.Float32s(shape, v)
 }
